@@ -1,0 +1,152 @@
+"""Retries with exponential backoff for what is transient, and nothing else.
+
+Transient: HTTP 429 and 5xx (and 408), timeouts and dropped connections, a body cut short
+(Scrapy's data-loss check), an empty 200 body.  A spider that finds an in-band error inside
+a 200 (E-utilities ``<ERROR>``) asks for the same treatment with ``retry_request``.
+
+The wait is ``Retry-After`` when the server sends it, else ``base * 2**(try-1)`` capped at
+``LITWATCH_BACKOFF_MAX``; it is spent in ``process_request`` before the retry enters the
+download slot, so the spider's politeness delay still applies on top.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from twisted.internet import defer, error as twisted_error, reactor, task
+from twisted.web._newclient import ResponseFailed
+from twisted.web.client import ResponseNeverReceived
+
+try:  # Scrapy >= 2.x: data loss while reading a body
+    from scrapy.core.downloader.handlers.http11 import _ResponseReader  # noqa: F401
+except Exception:  # pragma: no cover
+    pass
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 522, 524}
+TRANSIENT_EXCEPTIONS = (
+    defer.TimeoutError,
+    twisted_error.TimeoutError,
+    twisted_error.DNSLookupError,
+    twisted_error.ConnectionRefusedError,
+    twisted_error.ConnectionDone,
+    twisted_error.ConnectError,
+    twisted_error.ConnectionLost,
+    twisted_error.TCPTimedOutError,
+    ResponseFailed,
+    ResponseNeverReceived,
+    IOError,
+)
+
+
+class RetriesExhausted(IgnoreRequest):
+    """A request failed on every try; the spider's errback gets this with the last reason."""
+
+
+def parse_retry_after(value: bytes | str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | None = None) -> float:
+    """Wait before try ``attempt`` (1 = first retry)."""
+    if retry_after is not None:
+        return min(retry_after, cap)
+    return min(base * (2 ** (attempt - 1)), cap)
+
+
+def retry_request(request: Request, reason: str, settings, retry_after: float | None = None) -> Request:
+    """The next try of ``request``, or raise RetriesExhausted when the tries are used up."""
+    attempt = request.meta.get("lw_retry", 0) + 1
+    max_tries = request.meta.get("lw_max_retries", settings.getint("LITWATCH_RETRY_TIMES"))
+    if attempt > max_tries:
+        raise RetriesExhausted(f"{reason} (gave up after {max_tries} retries)")
+    delay = backoff_delay(
+        attempt,
+        settings.getfloat("LITWATCH_BACKOFF_BASE"),
+        settings.getfloat("LITWATCH_BACKOFF_MAX"),
+        retry_after,
+    )
+    new = request.replace(dont_filter=True)
+    new.meta["lw_retry"] = attempt
+    new.meta["lw_delay"] = delay
+    new.meta["lw_last_reason"] = reason
+    new.priority = request.priority + 1
+    logger.info("retry %d of %s in %.1fs: %s", attempt, _safe_url(request.url), delay, reason)
+    return new
+
+
+def _safe_url(url: str) -> str:
+    """A URL fit for logs: the api_key parameter is masked."""
+    import re
+
+    return re.sub(r"(api_key=)[^&]+", r"\1***", url)
+
+
+class BackoffRetryMiddleware:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.settings = crawler.settings
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_request(self, request, spider=None):
+        delay = request.meta.pop("lw_delay", 0)
+        if delay:
+            await _sleep(delay)
+        return None
+
+    def process_response(self, request, response: Response, spider=None):
+        if request.meta.get("dont_retry"):
+            return response
+        reason = None
+        retry_after = None
+        if response.status in RETRY_STATUSES:
+            reason = f"HTTP {response.status}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        elif response.status == 200 and not response.body.strip() and request.method != "HEAD":
+            reason = "empty body"
+        if reason is None:
+            return response
+        self.stats.inc_value(f"litwatch/retry/{reason}")
+        try:
+            return retry_request(request, reason, self.settings, retry_after)
+        except RetriesExhausted:
+            # Hand the last response on: the spider's errback/HttpError policy reports it.
+            if response.status == 200:
+                raise
+            return response
+
+    def process_exception(self, request, exception, spider=None):
+        if request.meta.get("dont_retry") or not isinstance(exception, TRANSIENT_EXCEPTIONS):
+            return None
+        reason = f"{type(exception).__name__}: {exception}"
+        self.stats.inc_value("litwatch/retry/exception")
+        return retry_request(request, reason[:200], self.settings)
+
+
+async def _sleep(seconds: float) -> None:
+    from scrapy.utils.defer import maybe_deferred_to_future
+
+    await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))

@@ -1,0 +1,75 @@
+"""One crawl of one source, in this process: ``python -m crawler.process --source pubmed ...``.
+
+Started by ``crawler.run`` (never imported into a long-lived process: Twisted's reactor
+runs once per process).  It writes its result as JSON to ``--result`` so the parent gets
+counts, warnings and errors without parsing logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import sys
+import traceback
+
+SPIDERS = {
+    "seeds": "crawler.spiders.seeds:SeedsSpider",
+    "ctgov": "crawler.spiders.ctgov:CtgovSpider",
+    "pubmed": "crawler.spiders.pubmed:PubmedSpider",
+    "feeds": "crawler.spiders.feeds:FeedsSpider",
+}
+
+
+def load_spider(source: str):
+    module_name, _, cls_name = SPIDERS[source].partition(":")
+    return getattr(importlib.import_module(module_name), cls_name)
+
+
+def crawl_source(source: str, config_path: str | None, since: dt.date | None, topics: list[str] | None, log_level: str) -> dict:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.settings import base_settings
+    from litwatch.config import load_settings, load_watchlist
+
+    settings = load_settings()
+    watchlist = load_watchlist(config_path)
+    process = CrawlerProcess(settings=base_settings(settings, log_level=log_level), install_root_handler=True)
+    crawler = process.create_crawler(load_spider(source))
+    process.crawl(crawler, lw_settings=settings, watchlist=watchlist, since=since, topics=topics)
+    process.start()
+    spider = crawler.spider
+    result = spider.summary() if spider is not None else {"counts": {}, "warnings": [], "errors": ["spider did not start"]}
+    reason = crawler.stats.get_value("finish_reason")
+    if reason not in (None, "finished"):
+        result["errors"].append(f"crawl ended early: {reason}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crawler.process")
+    parser.add_argument("--source", required=True, choices=sorted(SPIDERS))
+    parser.add_argument("--config")
+    parser.add_argument("--since")
+    parser.add_argument("--topic", action="append")
+    parser.add_argument("--result", required=True)
+    parser.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    since = dt.date.fromisoformat(args.since) if args.since else None
+    try:
+        result = crawl_source(args.source, args.config, since, args.topic, args.log_level)
+    except Exception as exc:  # reported to the parent as one line; traceback to stderr
+        from litwatch.errors import LitwatchError
+
+        if not isinstance(exc, LitwatchError):
+            traceback.print_exc()
+        result = {"counts": {}, "warnings": [], "errors": [f"{type(exc).__name__}: {exc}" if not isinstance(exc, LitwatchError) else str(exc)]}
+    result["source"] = args.source
+    with open(args.result, "w", encoding="utf-8") as fh:
+        json.dump(result, fh)
+    return 0 if not result["errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Run crawls, each source in a child process, and gather their results.
+
+This is what ``litwatch crawl``, ``litwatch run`` and the scheduler call.  A child that
+crashes, hangs past its timeout or reports errors makes the summary fail for that source
+only; the others still run, and their watermarks move as usual.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from litwatch.config import Settings, Watchlist
+from litwatch.errors import LitwatchError
+
+# Order matters: seeds decide which trials and papers are followed; ClinicalTrials.gov then
+# queues the PMIDs its trials reference; PubMed fetches topics, the queue and the followed
+# trials' [si] searches; feeds come last so their items can be matched to stored records.
+SOURCES = ("seeds", "ctgov", "pubmed", "feeds")
+DEFAULT_TIMEOUT_S = 2 * 60 * 60
+
+
+@dataclass
+class SourceResult:
+    source: str
+    status: str  # ok | partial | failed
+    counts: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class CrawlSummary:
+    results: list[SourceResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status == "ok" for r in self.results)
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{r.source}: {w}" for r in self.results for w in r.warnings]
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"{r.source}: {e}" for r in self.results for e in r.errors]
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "sources": {
+                r.source: {
+                    "status": r.status,
+                    "counts": r.counts,
+                    "warnings": r.warnings,
+                    "errors": r.errors,
+                    "seconds": round(r.seconds, 1),
+                }
+                for r in self.results
+            },
+        }
+
+    def raise_for_failure(self) -> None:
+        failed = [r for r in self.results if r.status != "ok"]
+        if failed:
+            first = failed[0]
+            detail = first.errors[0] if first.errors else first.status
+            more = f" (and {len(self.errors) - 1} more problems)" if len(self.errors) > 1 else ""
+            raise LitwatchError(
+                f"crawl of {', '.join(r.source for r in failed)} did not complete: {detail}{more}; "
+                "what was fetched is stored and the next crawl resumes from there"
+            )
+
+
+def child_command(source: str, config_path: str | None, since: dt.date | None, topics: list[str] | None, result_path: str, log_level: str) -> list[str]:
+    cmd = [sys.executable, "-m", "crawler.process", "--source", source, "--result", result_path, "--log-level", log_level]
+    if config_path:
+        cmd += ["--config", str(config_path)]
+    if since:
+        cmd += ["--since", since.isoformat()]
+    for topic in topics or ():
+        cmd += ["--topic", topic]
+    return cmd
+
+
+def crawl_one(
+    settings: Settings,
+    source: str,
+    *,
+    config_path: str | None,
+    since: dt.date | None = None,
+    topics: list[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    log_level: str = "WARNING",
+) -> SourceResult:
+    """Crawl one source in a child process and return what it reported."""
+    env = dict(os.environ)
+    env["LITWATCH_DB"] = str(Path(settings.db_path).resolve())
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="litwatch-crawl-") as tmp:
+        result_path = os.path.join(tmp, "result.json")
+        cmd = child_command(source, config_path, since, topics, result_path, log_level)
+        try:
+            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return SourceResult(source, "failed", errors=[f"timed out after {timeout:.0f}s"], seconds=time.monotonic() - started)
+        try:
+            with open(result_path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return SourceResult(
+                source, "failed", errors=[f"crawl process exited with status {proc.returncode} and no result"],
+                seconds=time.monotonic() - started,
+            )
+    errors = list(data.get("errors") or [])
+    counts = dict(data.get("counts") or {})
+    stored_something = any(v for k, v in counts.items() if k not in ("requests_failed",))
+    status = "ok" if not errors else ("partial" if stored_something else "failed")
+    return SourceResult(source, status, counts, list(data.get("warnings") or []), errors, time.monotonic() - started)
+
+
+def run_crawl(
+    settings: Settings,
+    watchlist: Watchlist,
+    sources: list[str] | None = None,
+    since: dt.date | None = None,
+    *,
+    topics: list[str] | None = None,
+    config_path: str | None = None,
+    progress: bool = False,
+    timeout: float | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> CrawlSummary:
+    """Crawl ``sources`` (default: all, in SOURCES order) and record each run in the db."""
+    from db import open_db
+    from db.crawl_state import finish_run, start_run
+
+    if echo is None:
+        echo = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    wanted = [s for s in SOURCES if sources is None or s in sources]
+    if timeout is None:
+        timeout = watchlist.schedule.crawl_timeout_minutes * 60
+    db = open_db(settings.db_path)
+    summary = CrawlSummary()
+    for source in wanted:
+        if progress:
+            echo(f"crawling {source} ...")
+        run_id = start_run(db, source)
+        result = crawl_one(
+            settings, source, config_path=config_path or watchlist.path, since=since, topics=topics,
+            timeout=timeout, log_level="WARNING" if progress else "ERROR",
+        )
+        finish_run(db, run_id, result.status, result.counts, result.warnings, "; ".join(result.errors) or None)
+        summary.results.append(result)
+        if progress:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "nothing"
+            echo(f"  {source}: {result.status} in {result.seconds:.1f}s: {counts}")
+    return summary

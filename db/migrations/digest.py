@@ -1,0 +1,31 @@
+"""The digest ledger: each digest built, whether and where it was delivered, and its items."""
+
+
+def m001_digests(db):
+    db["digests"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "sent_at": str,  # set only once the SMTP server accepted it / outbox flushed
+            "subject": str,
+            "recipients": str,  # JSON
+            "message_id": str,
+            "delivered_to": str,  # smtp | outbox:PATH | null
+            "status": str,  # built | delivered | failed | preview
+            "error": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    # kind: publication (pmid) | trial (nct) | trial_change (trial_history.id) |
+    # retraction (pmid:ref_type:other_pmid) | feed_item (feed_items.id)
+    db["digest_items"].create(
+        {"digest_id": int, "kind": str, "item_key": str},
+        pk=("digest_id", "kind", "item_key"),
+        foreign_keys=[("digest_id", "digests", "id")],
+        if_not_exists=True,
+    )
+    db["digest_items"].create_index(["kind", "item_key"], if_not_exists=True)
+
+
+MIGRATIONS = [("001_digests", m001_digests)]

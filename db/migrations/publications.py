@@ -1,0 +1,56 @@
+"""PubMed publications, the topics that found them, corrections, and full-text search."""
+
+
+def m001_publications(db):
+    db["publications"].create(
+        {
+            "pmid": str,
+            "title": str,  # readable text; inline <i>/<sub>/<sup> kept as tags
+            "abstract": str,  # sections joined "LABEL: text" by blank lines
+            "abstract_sections": str,  # JSON [{"label", "category", "text"}]
+            "journal": str,
+            "journal_abbrev": str,
+            "pub_date": str,  # YYYY[-MM[-DD]]
+            "pub_date_text": str,  # MedlineDate / Season as printed, when not a plain date
+            "entrez_date": str,  # YYYY-MM-DD
+            "doi": str,
+            "pmcid": str,
+            "pii": str,
+            "authors": str,  # JSON ["Lastname Initials", ...]
+            "publication_types": str,  # JSON
+            "mesh": str,  # JSON descriptor names
+            "keywords": str,  # JSON
+            "language": str,
+            "medline_status": str,
+            "date_revised": str,
+            "retracted": int,
+            "record_hash": str,  # sha1 of the raw record: "record changed" test
+            "raw_xml": bytes,  # zlib-compressed <PubmedArticle>
+            "first_seen_at": str,
+            "updated_at": str,
+        },
+        pk="pmid",
+        if_not_exists=True,
+    )
+    db["publications"].create_index(["doi"], if_not_exists=True)
+    db["publications"].create_index(["pmcid"], if_not_exists=True)
+    db["publications"].create_index(["first_seen_at"], if_not_exists=True)
+    db["publication_topics"].create(
+        {"pmid": str, "topic": str, "first_seen_at": str},
+        pk=("pmid", "topic"),
+        if_not_exists=True,
+    )
+    # CommentsCorrections: RetractionIn, ErratumIn, ExpressionOfConcernIn, ... (and the
+    # reverse kinds).  ``note`` is the RefSource text.
+    db["corrections"].create(
+        {"pmid": str, "ref_type": str, "other_pmid": str, "note": str, "first_seen_at": str},
+        pk=("pmid", "ref_type", "other_pmid"),
+        if_not_exists=True,
+    )
+    if "publications_fts" not in db.table_names():
+        db["publications"].enable_fts(
+            ["title", "abstract", "mesh", "keywords"], create_triggers=True, tokenize="porter"
+        )
+
+
+MIGRATIONS = [("001_publications", m001_publications)]

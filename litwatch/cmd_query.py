@@ -1,0 +1,180 @@
+"""Ad-hoc queries over the store: ``search``, ``show``, ``trials``, ``export``, ``citations``.
+
+Each command is a thin skin: the work is done by ``db.search``, ``db.publications``,
+``db.trials``, ``db.feeds`` and ``db.citations``; this module parses options and prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+
+import click
+
+from litwatch.cli_common import pass_ctx
+from litwatch.errors import LitwatchError
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _dump(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _check_topic(ctx, topic):
+    if topic:
+        ctx.watchlist.topic(topic)
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Only records first seen (publications: entered PubMed) on or after this date.")
+@click.option("--type", "kind", metavar="T", help="publication, trial, feed_item, or a PubMed publication type such as 'Randomized Controlled Trial'.")
+@click.option("--topic", metavar="NAME", help="Only records found by this topic.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shapes.")
+@pass_ctx
+def search(ctx, query, since, kind, topic, limit, as_json):
+    """Full-text search over stored publications, trials and feed items, best match first.
+
+    QUERY is plain words and "quoted phrases"; OR and NOT (in capitals), a leading - to
+    exclude a word and a trailing * for a prefix also work.
+    """
+    from db.search import search_all
+    from litwatch.text import format_hit
+
+    _check_topic(ctx, topic)
+    hits = search_all(ctx.db, query, since=since, kind=kind, topic=topic, limit=limit)
+    if as_json:
+        _dump(hits)
+        return
+    if not hits:
+        click.echo("no matches", err=True)
+        return
+    for hit in hits:
+        click.echo(format_hit(hit))
+
+
+def find_record(db, ident: str) -> dict | None:
+    """A stored record by PMID, PMC id, DOI, NCT number or feed item id."""
+    from db import feeds, publications, trials
+
+    ident = ident.strip()
+    if ident.upper().startswith("NCT"):
+        return trials.get_trial(db, ident.upper())
+    return publications.get_publication(db, ident) or feeds.get_feed_item(db, ident)
+
+
+@click.command("show")
+@click.argument("ident", metavar="ID")
+@click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shape.")
+@pass_ctx
+def show(ctx, ident, as_json):
+    """One record: a PMID, a PMC id (PMC...), a DOI or an NCT number."""
+    from litwatch.text import format_record
+
+    record = find_record(ctx.db, ident)
+    if record is None:
+        raise LitwatchError(f"{ident}: not in the store ({ctx.settings.db_path}); try litwatch search, or crawl first")
+    if as_json:
+        _dump(record)
+    else:
+        click.echo(format_record(record))
+
+
+@click.command("trials")
+@click.option("--status", metavar="S", help="Overall status, e.g. RECRUITING, TERMINATED (case-insensitive).")
+@click.option("--topic", metavar="NAME", help="Only trials found by this topic.")
+@click.option("--followed", is_flag=True, help="Only followed trials (watchlist and seed citations).")
+@click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shapes.")
+@pass_ctx
+def trials(ctx, status, topic, followed, as_json):
+    """Tracked trials: followed ones first, then by last update."""
+    from db.trials import iter_trials
+    from litwatch.text import format_trials_table
+
+    _check_topic(ctx, topic)
+    rows = list(iter_trials(ctx.db, status=status.upper() if status else None, topic=topic, followed_only=followed))
+    if as_json:
+        _dump(rows)
+    elif not rows:
+        click.echo("no trials stored yet: run litwatch crawl", err=True)
+    else:
+        click.echo(format_trials_table(rows))
+
+
+CSV_LIST_SEP = "; "
+
+
+def _csv_rows(records: list[dict]):
+    for rec in records:
+        yield {
+            k: (CSV_LIST_SEP.join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else str(x) for x in v) if isinstance(v, list) else v)
+            for k, v in rec.items()
+        }
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--kind", type=click.Choice(["publications", "trials", "feed_items"]), default=None, help="Default: publications and trials (json); publications (csv).")
+@click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Only records first seen on or after this date.")
+@pass_ctx
+def export(ctx, fmt, kind, since):
+    """Everything stored (or since a date) to stdout, as a JSON list or CSV."""
+    from db.feeds import iter_feed_items
+    from db.publications import iter_publications
+    from db.trials import iter_trials
+
+    sources = {
+        "publications": lambda: iter_publications(ctx.db, since=since),
+        "trials": lambda: iter_trials(ctx.db, since=since),
+        "feed_items": lambda: iter_feed_items(ctx.db, since=since),
+    }
+    if fmt == "csv":
+        records = list(sources[kind or "publications"]())
+        if not records:
+            return
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(_csv_rows(records))
+        return
+    kinds = [kind] if kind else ["publications", "trials"]
+    out = sys.stdout
+    out.write("[")
+    first = True
+    for name in kinds:
+        for record in sources[name]():
+            out.write("\n  " if first else ",\n  ")
+            out.write(json.dumps(record, ensure_ascii=False))
+            first = False
+    out.write("\n]\n" if not first else "]\n")
+
+
+@click.command("citations")
+@click.option("--status", type=click.Choice(["resolved", "unresolved", "pending"]), help="Only citations with this status.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def citations(ctx, status, as_json):
+    """Identifiers cited by the seed documents, where each was found and what it resolved to."""
+    from db.citations import list_citations
+    from litwatch.text import format_citations
+
+    rows = list_citations(ctx.db, status=status)
+    if as_json:
+        _dump(rows)
+    elif not rows:
+        click.echo("no citations stored: run litwatch crawl --source seeds", err=True)
+    else:
+        click.echo(format_citations(rows))
+
+
+COMMANDS = [search, show, trials, export, citations]

@@ -1,0 +1,3 @@
+"""``litwatch schedule`` (placeholder: the scheduler issue fills this in)."""
+
+COMMANDS: list = []

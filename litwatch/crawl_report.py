@@ -1,0 +1,22 @@
+"""How a crawl's result is shown: counts per source, then warnings and errors."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from crawler.run import CrawlSummary
+
+
+def print_summary(summary: CrawlSummary, *, as_json: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
+        return
+    for r in summary.results:
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items())) or "nothing new"
+        click.echo(f"{r.source:<7} {r.status:<8} {counts}")
+    for w in summary.warnings:
+        click.echo(f"warning: {w}", err=True)
+    for e in summary.errors:
+        click.echo(f"error: {e}", err=True)
