@@ -16,9 +16,10 @@ import logging
 import time
 
 from scrapy import Request
+from scrapy import exceptions as scrapy_exceptions
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
-from twisted.internet import defer, error as twisted_error, reactor, task
+from twisted.internet import defer, error as twisted_error, task
 from twisted.web._newclient import ResponseFailed
 from twisted.web.client import ResponseNeverReceived
 
@@ -42,6 +43,13 @@ TRANSIENT_EXCEPTIONS = (
     ResponseFailed,
     ResponseNeverReceived,
     IOError,
+    # Scrapy >= 2.14 wraps download failures in its own types (a body cut short arrives as
+    # ResponseDataLossError, not ResponseFailed).
+    *(
+        getattr(scrapy_exceptions, name)
+        for name in ("ResponseDataLossError", "DownloadConnectionRefusedError", "DownloadTimeoutError", "DownloadFailedError")
+        if hasattr(scrapy_exceptions, name)
+    ),
 )
 
 
@@ -147,6 +155,9 @@ class BackoffRetryMiddleware:
 
 
 async def _sleep(seconds: float) -> None:
+    # Imported here, not at module level: importing the reactor installs the default one,
+    # and Scrapy must install its asyncio reactor first (spiders import this module).
+    from twisted.internet import reactor
     from scrapy.utils.defer import maybe_deferred_to_future
 
     await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))

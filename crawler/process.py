@@ -35,7 +35,7 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
 
     settings = load_settings()
     watchlist = load_watchlist(config_path)
-    process = CrawlerProcess(settings=base_settings(settings, log_level=log_level), install_root_handler=True)
+    process = CrawlerProcess(settings=base_settings(settings, log_level=log_level))
     crawler = process.create_crawler(load_spider(source))
     process.crawl(crawler, lw_settings=settings, watchlist=watchlist, since=since, topics=topics)
     process.start()

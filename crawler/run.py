@@ -140,7 +140,13 @@ def run_crawl(
     timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> CrawlSummary:
-    """Crawl ``sources`` (default: all, in SOURCES order) and record each run in the db."""
+    """Crawl ``sources`` (default: all, in SOURCES order) and record each run in the db.
+
+    ``timeout`` (default: the watchlist's ``crawl_timeout_minutes``) is the budget of the
+    whole crawl: each source gets what the sources before it left, so the scheduler can
+    put one limit around the whole job.  A source whose turn comes after the budget is spent
+    is reported as failed, not silently skipped.
+    """
     from db import open_db
     from db.crawl_state import finish_run, start_run
 
@@ -149,16 +155,21 @@ def run_crawl(
     wanted = [s for s in SOURCES if sources is None or s in sources]
     if timeout is None:
         timeout = watchlist.schedule.crawl_timeout_minutes * 60
+    deadline = time.monotonic() + timeout
     db = open_db(settings.db_path)
     summary = CrawlSummary()
     for source in wanted:
         if progress:
             echo(f"crawling {source} ...")
         run_id = start_run(db, source)
-        result = crawl_one(
-            settings, source, config_path=config_path or watchlist.path, since=since, topics=topics,
-            timeout=timeout, log_level="WARNING" if progress else "ERROR",
-        )
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            result = SourceResult(source, "failed", errors=[f"not started: the crawl's time budget of {timeout:.0f}s was spent"])
+        else:
+            result = crawl_one(
+                settings, source, config_path=config_path or watchlist.path, since=since, topics=topics,
+                timeout=remaining, log_level="WARNING" if progress else "ERROR",
+            )
         finish_run(db, run_id, result.status, result.counts, result.warnings, "; ".join(result.errors) or None)
         summary.results.append(result)
         if progress:

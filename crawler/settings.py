@@ -5,6 +5,8 @@ Spiders add their own (rate, pipelines) through ``custom_settings``/``update_set
 
 from __future__ import annotations
 
+import os
+
 from litwatch.config import Settings
 
 # These are APIs, not web sites: their usage policies (NCBI's E-utilities guidelines,
@@ -12,6 +14,20 @@ from litwatch.config import Settings
 # API host can block every request with only a DEBUG line (a redirect or a blanket
 # Disallow), which is the silent empty crawl we must never have.
 ROBOTSTXT_OBEY = False
+
+
+def _no_jitter() -> dict:
+    """Turn off Scrapy's random variation of DOWNLOAD_DELAY (by default +-50%, which would
+    let two requests come 0.5 x delay apart and break a service's rate limit).  Scrapy 2.19
+    calls it DOWNLOAD_DELAY_JITTER; older releases RANDOMIZE_DOWNLOAD_DELAY (now deprecated)."""
+    from scrapy.settings import default_settings
+
+    if hasattr(default_settings, "DOWNLOAD_DELAY_JITTER"):
+        return {"DOWNLOAD_DELAY_JITTER": 0}
+    return {"RANDOMIZE_DOWNLOAD_DELAY": False}
+
+
+_NO_JITTER = _no_jitter()
 
 
 def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
@@ -26,7 +42,7 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         # the service's published limit.  No random jitter: the delay is the floor.
         "CONCURRENT_REQUESTS": 4,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        **_NO_JITTER,
         "AUTOTHROTTLE_ENABLED": False,
         "DOWNLOAD_TIMEOUT": 60,
         # A body shorter than its Content-Length is a failure (retried), never parsed.
@@ -36,9 +52,12 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         "DOWNLOADER_MIDDLEWARES": {
             "crawler.middlewares.BackoffRetryMiddleware": 550,
         },
-        "LITWATCH_RETRY_TIMES": 6,
-        "LITWATCH_BACKOFF_BASE": 2.0,  # seconds; doubles each try (tests set it small)
-        "LITWATCH_BACKOFF_MAX": 120.0,
+        # Six retries with doubling waits from 2 s span about two minutes: longer than
+        # the NCBI and ClinicalTrials.gov hiccups we have seen, short enough for a cron job.
+        # The environment may override them (the tests make the waits tiny).
+        "LITWATCH_RETRY_TIMES": int(os.environ.get("LITWATCH_RETRY_TIMES", 6)),
+        "LITWATCH_BACKOFF_BASE": float(os.environ.get("LITWATCH_BACKOFF_BASE", 2.0)),
+        "LITWATCH_BACKOFF_MAX": float(os.environ.get("LITWATCH_BACKOFF_MAX", 120.0)),
         # Error responses reach the spider's errback rather than vanishing.
         "HTTPERROR_ALLOW_ALL": False,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",

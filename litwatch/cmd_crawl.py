@@ -20,7 +20,7 @@ def _date(ctx, param, value):
 
 
 @click.command("crawl")
-@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES), help="Source to crawl (repeatable; default: all, in the order seeds, pubmed, ctgov, feeds).")
+@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES), help="Source to crawl (repeatable; default: all, in the order seeds, ctgov, pubmed, feeds).")
 @click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Reach back to this date instead of each topic's watermark.")
 @click.option("--topic", "topics", multiple=True, metavar="NAME", help="Only these topics (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")

@@ -1,3 +1,85 @@
-"""``litwatch digest`` and ``litwatch run`` (placeholder: the digest issue fills this in)."""
+"""``litwatch digest`` (build, preview or deliver the digest) and ``litwatch run`` (crawl, then deliver)."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+import click
+
+from litwatch.cli_common import pass_ctx
+from litwatch.errors import LitwatchError
+
+
+def _report(outcome, *, as_json: bool, send: bool) -> None:
+    """stdout: the JSON, or the text part of a preview, or one line; stderr: what was not done."""
+    if as_json:
+        click.echo(outcome.to_json())
+    if outcome.status == "empty":
+        since = outcome.content.since[:10] if outcome.content.since else None
+        line = f"nothing new since the last digest ({since})" if since else "nothing new: no evidence stored yet"
+        click.echo(f"{line}; nothing {'sent' if send else 'to show'}", err=as_json)
+        return
+    if outcome.status == "delivered":
+        if not as_json:
+            where = "smtp (" + ", ".join(outcome.recipients) + ")" if outcome.delivered_to == "smtp" else outcome.delivered_to
+            click.echo(f"digest {outcome.digest_id} delivered to {where}: {outcome.subject}")
+        return
+    if outcome.preview_paths:
+        if not as_json:
+            for path in outcome.preview_paths.values():
+                click.echo(str(path))
+    elif not as_json:
+        click.echo(outcome.text, nl=False)
+    click.echo("preview only: nothing marked delivered (use --send to deliver)", err=True)
+
+
+@click.command("digest")
+@click.option("--send", is_flag=True, help="Deliver it (SMTP from LITWATCH_SMTP_URL, else the outbox) and mark its items delivered.")
+@click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False), help="Write a preview (.html, .txt, .eml) into DIR; marks nothing delivered.")
+@click.option("--json", "as_json", is_flag=True, help="Print the digest as JSON (CONTRACT's shape).")
+@pass_ctx
+def digest(ctx, send, out_dir, as_json):
+    """Build the digest of evidence not yet delivered.
+
+    Without --send it is a preview: the text part (or --json) is printed and nothing is
+    marked delivered.  With --send it is delivered once; a failed delivery exits non-zero
+    and leaves every item pending for the next run.
+    """
+    from digest.pipeline import run_digest
+
+    outcome = run_digest(ctx.db, ctx.settings, ctx.watchlist, send=send, out_dir=out_dir)
+    _report(outcome, as_json=as_json, send=send)
+
+
+@click.command("run")
+@click.option("--json", "as_json", is_flag=True, help="Print the delivered digest as JSON.")
+@pass_ctx
+def run(ctx, as_json):
+    """Crawl every source for every topic, then deliver the digest.
+
+    The digest goes out even when a source failed (it then lists the crawl's warnings
+    and errors); the exit status is non-zero if the crawl or the delivery failed.
+    """
+    from crawler.run import run_crawl
+    from digest.pipeline import run_digest
+    from litwatch.crawl_report import print_summary
+
+    watchlist = ctx.watchlist
+    ctx.db  # migrate before the crawl children start
+    summary = run_crawl(ctx.settings, watchlist, None, None, config_path=watchlist.path, progress=True)
+    print_summary(summary)
+    crawl_error: LitwatchError | None = None
+    try:
+        summary.raise_for_failure()
+    except LitwatchError as exc:
+        crawl_error = exc
+    try:
+        outcome = run_digest(ctx.db, ctx.settings, watchlist, send=True)
+    except LitwatchError as exc:
+        if crawl_error is not None:
+            raise LitwatchError(f"{crawl_error}; and the digest was not delivered: {exc}") from None
+        raise
+    _report(outcome, as_json=as_json, send=True)
+    if crawl_error is not None:
+        raise crawl_error
+
+
+COMMANDS = [digest, run]

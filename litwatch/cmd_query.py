@@ -70,7 +70,7 @@ def find_record(db, ident: str) -> dict | None:
 
     ident = ident.strip()
     if ident.upper().startswith("NCT"):
-        return trials.get_trial(db, ident.upper())
+        return trials.get_trial(db, ident.upper()) or feeds.get_feed_item(db, ident.upper())
     return publications.get_publication(db, ident) or feeds.get_feed_item(db, ident)
 
 
@@ -115,12 +115,18 @@ def trials(ctx, status, topic, followed, as_json):
 CSV_LIST_SEP = "; "
 
 
+def _csv_cell(value):
+    """Lists of plain values join with "; "; objects (history entries, a linked trial) stay JSON."""
+    if isinstance(value, list) and not any(isinstance(x, (dict, list)) for x in value):
+        return CSV_LIST_SEP.join(str(x) for x in value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def _csv_rows(records: list[dict]):
     for rec in records:
-        yield {
-            k: (CSV_LIST_SEP.join(json.dumps(x, ensure_ascii=False) if isinstance(x, dict) else str(x) for x in v) if isinstance(v, list) else v)
-            for k, v in rec.items()
-        }
+        yield {k: _csv_cell(v) for k, v in rec.items()}
 
 
 @click.command("export")

@@ -30,7 +30,9 @@ def format_hit(record: dict) -> str:
     else:
         ident = record.get("id") or ""
         meta = " · ".join(x for x in (record.get("feed_kind") or record.get("source"), record.get("published")) if x)
-    title = record.get("title") or "(no title)"
+    from litwatch.text_publications import plain
+
+    title = plain(record.get("title") or "") or "(no title)"
     return f"{ident:<12} {title}\n{'':<12} {meta}"
 
 

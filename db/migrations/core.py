@@ -52,7 +52,9 @@ def m001_crawl_state(db):
 
 
 def m002_locks(db):
-    # Held by a running scheduler (see scheduler.py): owner pid, host, heartbeat.
+    # Reserved for named locks held in the database.  The scheduler does NOT use it: its
+    # lock is an flock on ``<db>.lock`` (litwatch/joblock.py says why).  Kept because a
+    # landed migration never changes and the empty table costs nothing.
     db["locks"].create(
         {"name": str, "owner": str, "pid": int, "host": str, "acquired_at": str, "heartbeat_at": str},
         pk="name",
@@ -60,4 +62,33 @@ def m002_locks(db):
     )
 
 
-MIGRATIONS = [("001_crawl_state", m001_crawl_state), ("002_locks", m002_locks)]
+def m003_job_runs(db):
+    # The scheduler's memory (litwatch/jobledger.py): which scheduled due time of each job
+    # has been handled, so a restart catches up what was missed and never runs one due
+    # time twice.  ``job_state`` holds one cursor row per job; ``job_runs`` one row per
+    # attempt, UNIQUE (job, due_at) as the hard "never twice" guarantee.
+    db["job_state"].create(
+        {"job": str, "registered_at": str, "last_due_at": str},
+        pk="job",
+        if_not_exists=True,
+    )
+    db["job_runs"].create(
+        {
+            "id": int,
+            "job": str,
+            "due_at": str,  # the scheduled fire time this run handles (UTC)
+            "reason": str,  # schedule | catch-up
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | ok | failed | timeout | crashed | interrupted | abandoned
+            "exit_code": int,
+            "seconds": float,
+            "detail": str,  # one line: counts, or the reason of a failure
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS job_runs_job_due ON job_runs (job, due_at)")
+
+
+MIGRATIONS = [("001_crawl_state", m001_crawl_state), ("002_locks", m002_locks), ("003_job_runs", m003_job_runs)]

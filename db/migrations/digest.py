@@ -5,20 +5,26 @@ def m001_digests(db):
     db["digests"].create(
         {
             "id": int,
-            "created_at": str,
+            "created_at": str,  # when its items were selected (UTC, YYYY-MM-DDTHH:MM:SSZ)
             "sent_at": str,  # set only once the SMTP server accepted it / outbox flushed
             "subject": str,
             "recipients": str,  # JSON
             "message_id": str,
             "delivered_to": str,  # smtp | outbox:PATH | null
-            "status": str,  # built | delivered | failed | preview
+            # sending: items claimed while delivery is under way | delivered | failed |
+            # preview (built without --send, or --out): never blocks later selection
+            "status": str,
             "error": str,
+            "week": str,  # ISO week in the watchlist's timezone, e.g. 2026-W47
+            # JSON list of the crawl warnings it reported: a warning already reported is
+            # shown again but is no reason on its own to send a "nothing new" digest
+            "warnings": str,
         },
         pk="id",
         if_not_exists=True,
     )
     # kind: publication (pmid) | trial (nct) | trial_change (trial_history.id) |
-    # retraction (pmid:ref_type:other_pmid) | feed_item (feed_items.id)
+    # correction (pmid:ref_type:other_pmid) | feed_item (feed_items.id)
     db["digest_items"].create(
         {"digest_id": int, "kind": str, "item_key": str},
         pk=("digest_id", "kind", "item_key"),

@@ -25,7 +25,6 @@ def m001_publications(db):
             "date_revised": str,
             "retracted": int,
             "record_hash": str,  # sha1 of the raw record: "record changed" test
-            "raw_xml": bytes,  # zlib-compressed <PubmedArticle>
             "first_seen_at": str,
             "updated_at": str,
         },
@@ -33,8 +32,15 @@ def m001_publications(db):
         if_not_exists=True,
     )
     db["publications"].create_index(["doi"], if_not_exists=True)
+    # DOIs are case-insensitive: ``show 10.1073/PNAS...`` looks them up by lower(doi).
+    db.execute("CREATE INDEX IF NOT EXISTS idx_publications_lower_doi ON publications (lower(doi))")
+    db["publications"].create_index(["entrez_date"], if_not_exists=True)
     db["publications"].create_index(["pmcid"], if_not_exists=True)
     db["publications"].create_index(["first_seen_at"], if_not_exists=True)
+    # The record as PubMed sent it (zlib-compressed <PubmedArticle>), so a better parser can
+    # re-derive fields without crawling again.  Its own table: the publications rows stay
+    # small for search and export, and storing the blob does not pass the FTS triggers.
+    db["publication_raw"].create({"pmid": str, "raw_xml": bytes}, pk="pmid", if_not_exists=True)
     db["publication_topics"].create(
         {"pmid": str, "topic": str, "first_seen_at": str},
         pk=("pmid", "topic"),

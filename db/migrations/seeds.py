@@ -22,7 +22,7 @@ def m001_citations(db):
     # PMIDs the PubMed crawl must fetch whatever the topics find (seed citations, trial
     # references, [si] search results).  fetched_at is set once the record is stored.
     db["pubmed_queue"].create(
-        {"pmid": str, "reason": str, "added_at": str, "fetched_at": str},
+        {"pmid": str, "reason": str, "added_at": str, "fetched_at": str, "attempts": int, "error": str},
         pk="pmid",
         if_not_exists=True,
     )

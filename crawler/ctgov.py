@@ -1,0 +1,198 @@
+"""ClinicalTrials.gov API v2: which requests to send, and what a study JSON becomes.
+
+Pure functions, no I/O: the spider (``crawler.spiders.ctgov``) sends what is built here and
+the pipelines store what ``normalise_study`` returns.  Every parameter name used here is in
+the official OpenAPI description (tests/fixtures/ctgov/ctg-oas-v2.yaml); a test checks it,
+because the service answers an unknown parameter with HTTP 400.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from urllib.parse import urlencode
+
+from litwatch.config import Topic
+
+# The service caps pageSize at 1000; asking for the cap keeps a topic to a handful of
+# requests (the polite rate is ~50 requests a minute).
+PAGE_SIZE = 1000
+
+NCT_RE = re.compile(r"^NCT\d{8}$")
+
+# Fields whose change between two stored versions goes into trial_history, in the order a
+# reader wants them.  "references" is special: only newly added PMIDs count.
+HISTORY_FIELDS = (
+    "status",
+    "why_stopped",
+    "phases",
+    "enrollment",
+    "enrollment_type",
+    "start_date",
+    "primary_completion_date",
+    "completion_date",
+    "results_first_posted",
+    "has_results",
+)
+
+# Reference types in the order a reader wants the linked papers: the trial's own results
+# first, then papers derived from it, then background reading.
+REFERENCE_TYPE_ORDER = {"RESULT": 0, "DERIVED": 1, "BACKGROUND": 2}
+
+
+def update_range(since: dt.date) -> str:
+    """Essie filter for studies updated on or after ``since`` (LastUpdatePostDate)."""
+    return f"AREA[LastUpdatePostDate]RANGE[{since.isoformat()},MAX]"
+
+
+def studies_params(topic: Topic, since: dt.date, page_token: str | None = None) -> dict[str, str]:
+    """Query parameters of one ``/studies`` page for ``topic``.
+
+    Later pages repeat exactly the first page's parameters plus ``pageToken`` (the service
+    requires the same query for a token to be valid).
+    """
+    params: dict[str, str] = {f"query.{suffix}": expr for suffix, expr in sorted(topic.ctgov.items())}
+    params["filter.advanced"] = update_range(since)
+    params["pageSize"] = str(PAGE_SIZE)
+    params["format"] = "json"
+    params["countTotal"] = "true"
+    if page_token:
+        params["pageToken"] = page_token
+    return params
+
+
+def studies_url(base_url: str, params: dict[str, str]) -> str:
+    return f"{base_url}studies?{urlencode(params)}"
+
+
+def study_url(base_url: str, nct_id: str) -> str:
+    """One study by NCT number (followed trials)."""
+    return f"{base_url}studies/{nct_id}?{urlencode({'format': 'json'})}"
+
+
+def study_page_url(nct_id: str) -> str:
+    """The human page of a study (CONTRACT's ``url``)."""
+    return f"https://clinicaltrials.gov/study/{nct_id}"
+
+
+def _get(obj: dict | None, *path: str):
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _date(struct: dict | None) -> tuple[str | None, str | None]:
+    """A ``{date, type}`` struct -> (date as given: yyyy, yyyy-MM or yyyy-MM-dd; type)."""
+    if not isinstance(struct, dict):
+        return None, None
+    date = struct.get("date")
+    if isinstance(date, str):
+        date = date.strip() or None
+    else:
+        date = None
+    return date, struct.get("type")
+
+
+def _clean_list(values) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    return [v.strip() for v in values if isinstance(v, str) and v.strip()]
+
+
+def normalise_references(module: dict | None) -> list[dict]:
+    """referencesModule -> [{pmid, type, citation}] with a PMID, RESULT first."""
+    refs = []
+    seen = set()
+    for ref in (module or {}).get("references") or []:
+        if not isinstance(ref, dict):
+            continue
+        pmid = str(ref.get("pmid") or "").strip()
+        if not pmid.isdigit() or pmid in seen:
+            continue
+        seen.add(pmid)
+        refs.append({"pmid": pmid, "type": (ref.get("type") or "BACKGROUND").upper(), "citation": ref.get("citation")})
+    refs.sort(key=lambda r: REFERENCE_TYPE_ORDER.get(r["type"], len(REFERENCE_TYPE_ORDER)))
+    return refs
+
+
+def record_hash(study: dict) -> str:
+    """sha1 of the study's canonical JSON: equal hashes mean nothing changed."""
+    canonical = json.dumps(study, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
+
+
+class StudyError(ValueError):
+    """A study JSON that is not a ClinicalTrials.gov study (no NCT number)."""
+
+
+def normalise_study(study: dict) -> dict:
+    """A v2 study JSON -> the ``trials`` row (CONTRACT's trial fields, lists as lists).
+
+    Raises StudyError when the document has no valid NCT number: such a record cannot be
+    stored or diffed, and is quarantined by the caller.
+    """
+    if not isinstance(study, dict):
+        raise StudyError("study is not a JSON object")
+    proto = study.get("protocolSection") or {}
+    ident = proto.get("identificationModule") or {}
+    nct = str(ident.get("nctId") or "").strip().upper()
+    if not NCT_RE.match(nct):
+        raise StudyError(f"no valid nctId (got {ident.get('nctId')!r})")
+    status = proto.get("statusModule") or {}
+    design = proto.get("designModule") or {}
+    enrollment = design.get("enrollmentInfo") or {}
+    sponsors = proto.get("sponsorCollaboratorsModule") or {}
+    start, _ = _date(status.get("startDateStruct"))
+    primary, _ = _date(status.get("primaryCompletionDateStruct"))
+    completion, _ = _date(status.get("completionDateStruct"))
+    first_posted, _ = _date(status.get("studyFirstPostDateStruct"))
+    last_update, _ = _date(status.get("lastUpdatePostDateStruct"))
+    results_posted, _ = _date(status.get("resultsFirstPostDateStruct"))
+    count = enrollment.get("count")
+    interventions = []
+    for item in _get(proto, "armsInterventionsModule", "interventions") or []:
+        if isinstance(item, dict) and item.get("name"):
+            kind = item.get("type")
+            interventions.append(f"{kind}: {item['name']}" if kind else item["name"])
+    has_results = study.get("hasResults")
+    return {
+        "nct_id": nct,
+        "title": ident.get("briefTitle"),
+        "official_title": ident.get("officialTitle"),
+        "status": status.get("overallStatus"),
+        "why_stopped": status.get("whyStopped"),
+        "phases": _clean_list(design.get("phases")),
+        "study_type": design.get("studyType"),
+        "enrollment": int(count) if isinstance(count, (int, float)) or (isinstance(count, str) and count.isdigit()) else None,
+        "enrollment_type": enrollment.get("type") if count is not None else None,
+        "start_date": start,
+        "primary_completion_date": primary,
+        "completion_date": completion,
+        "first_posted": first_posted,
+        "last_update_posted": last_update,
+        "results_first_posted": results_posted,
+        "has_results": bool(has_results) if has_results is not None else bool(results_posted),
+        "sponsor": _get(sponsors, "leadSponsor", "name"),
+        "conditions": _clean_list(_get(proto, "conditionsModule", "conditions")),
+        "interventions": interventions,
+        "references": normalise_references(proto.get("referencesModule")),
+        "version_holder": _get(study, "derivedSection", "miscInfoModule", "versionHolder"),
+        "record_hash": record_hash(study),
+    }
+
+
+def parse_studies_page(data) -> tuple[list, str | None, int | None]:
+    """A ``/studies`` JSON page -> (studies, nextPageToken, totalCount).
+
+    Raises ValueError when the page is not the documented shape (a proxy's error page that
+    happens to be JSON, say): such a page must not be taken for "no studies".
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("studies", []), list):
+        raise ValueError("not a /studies page (no 'studies' list)")
+    token = data.get("nextPageToken") or None
+    total = data.get("totalCount")
+    return data.get("studies", []), token, total if isinstance(total, int) else None

@@ -1,0 +1,118 @@
+"""Item pipelines of the ClinicalTrials.gov spider: normalise, validate, store.
+
+Each does one thing.  A study that cannot be normalised or fails validation is quarantined
+with its raw JSON (source "ctgov", key = its NCT number when it has one) and retried by
+the next crawl, which fetches quarantined NCT numbers by id; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from scrapy.exceptions import DropItem
+
+from crawler import ctgov
+from crawler.spiders.ctgov import SOURCE
+
+KNOWN_STATUSES = {
+    "NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING",
+    "SUSPENDED", "TERMINATED", "COMPLETED", "WITHDRAWN", "UNKNOWN", "AVAILABLE",
+    "NO_LONGER_AVAILABLE", "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD",
+}
+
+
+class _DbPipeline:
+    """Opens the litwatch database for the crawl; one connection per pipeline."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.db = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    @property
+    def spider(self):
+        return self.crawler.spider
+
+    def open_spider(self):
+        from db import open_db
+
+        self.db = open_db(self.spider.lw_settings.db_path)
+
+    def close_spider(self):
+        if self.db is not None:
+            self.db.conn.close()
+
+    def quarantine(self, item: dict, key: str, reason: str) -> None:
+        from db.crawl_state import quarantine
+
+        quarantine(self.db, SOURCE, key, reason, json.dumps(item.get("study"), ensure_ascii=False))
+        self.spider.counts["trials_quarantined"] += 1
+        self.spider.warn(f"study {key} kept in quarantine: {reason}")
+
+
+class NormaliseStudyPipeline(_DbPipeline):
+    """Study JSON -> ``item["record"]`` (the trials row fields plus ``raw``)."""
+
+    def process_item(self, item):
+        if item.get("_type") != "study":
+            return item
+        try:
+            record = ctgov.normalise_study(item["study"])
+        except (ctgov.StudyError, TypeError, ValueError, AttributeError) as exc:
+            self.quarantine(item, item["key"], f"not a usable study: {exc}")
+            raise DropItem(f"study {item['key']}: {exc}", log_level="DEBUG")  # already warned
+        record["raw"] = item["study"]
+        item["record"] = record
+        return item
+
+
+class ValidateTrialPipeline(_DbPipeline):
+    """A record without title or status is not something a reader can use: quarantine it."""
+
+    def process_item(self, item):
+        if item.get("_type") != "study":
+            return item
+        rec = item["record"]
+        missing = [f for f in ("title", "status") if not rec.get(f)]
+        if missing:
+            self.quarantine(item, rec["nct_id"], f"study has no {' and no '.join(missing)}")
+            raise DropItem(f"{rec['nct_id']}: missing {missing}", log_level="DEBUG")  # already warned
+        if rec["status"] not in KNOWN_STATUSES:
+            self.spider.warn(f"{rec['nct_id']}: unknown overall status {rec['status']!r} (stored as given)")
+        return item
+
+
+class StoreTrialPipeline(_DbPipeline):
+    """Upsert trials (history, links, PubMed queue); move a topic's watermark on its marker."""
+
+    def open_spider(self):
+        from db.trials import follow_trial
+
+        super().open_spider()
+        # The watchlist's follow_trials join the followed_trials table, where the PubMed
+        # crawl (NCT…[si] searches) and ``litwatch trials --followed`` find them.
+        for nct in self.spider.watchlist.follow_trials:
+            follow_trial(self.db, nct, "watchlist")
+
+    def process_item(self, item):
+        from db.crawl_state import release, set_watermark
+        from db.trials import save_trials
+
+        kind = item.get("_type")
+        if kind == "study":
+            rec = item["record"]
+            counts = save_trials(self.db, [rec], topic=item.get("topic"))
+            self.spider.counts.update(counts)
+            release(self.db, SOURCE, rec["nct_id"])
+            return {"nct_id": rec["nct_id"]}
+        if kind == "topic_done":
+            if item.get("move_watermark", True):
+                set_watermark(self.db, SOURCE, item["topic"], dt.date.fromisoformat(item["watermark"]),
+                              result_count=item["result_count"])
+            self.spider.counts["topics_done"] += 1
+            return {"topic": item["topic"]}
+        return item

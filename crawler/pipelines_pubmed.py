@@ -1,0 +1,155 @@
+"""Item pipelines of the PubMed spider: normalise -> validate -> quarantine -> store.
+
+The spider yields one ``pubmed_batch`` item per efetch answer (its parsed records, the
+parser's error markers and the PMIDs PubMed did not return), so the store writes each
+answer in one transaction; plus small bookkeeping items (``topic_link``, ``trial_link``,
+``queue_stored``, ``topic_done``, ``topic_failed``).  Each pipeline does one thing:
+
+- ``NormalisePublicationPipeline``: tidy fields (PMC id case, DOI prefix, duplicates);
+- ``ValidatePublicationPipeline``: a record without PMID or without any title and abstract
+  is not usable: it moves to the batch's errors;
+- ``QuarantinePipeline``: every error keeps its raw XML in ``quarantine`` (key = PMID) with
+  one log line (PMID + reason); the next crawl fetches quarantined PMIDs again;
+- ``StorePublicationPipeline``: ``db.publications.save_publications``, the queue, trial
+  links, and the topic's watermark after its records are committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+
+from crawler.spiders.pubmed import SOURCE
+
+_DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+
+
+class _Pipeline:
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    @property
+    def spider(self):
+        return self.crawler.spider
+
+
+class _DbPipeline(_Pipeline):
+    db = None
+
+    def open_spider(self):
+        from db import open_db
+
+        self.db = open_db(self.spider.lw_settings.db_path)
+
+    def close_spider(self):
+        if self.db is not None:
+            self.db.conn.close()
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+class NormalisePublicationPipeline(_Pipeline):
+    def process_item(self, item):
+        if item.get("_type") != "pubmed_batch":
+            return item
+        for rec in item["records"]:
+            if rec.get("doi"):
+                rec["doi"] = _DOI_PREFIX_RE.sub("", rec["doi"].strip())
+            if rec.get("pmcid"):
+                pmc = rec["pmcid"].strip().upper()
+                rec["pmcid"] = pmc if pmc.startswith("PMC") else f"PMC{pmc}"
+            for key in ("authors", "publication_types", "mesh", "keywords", "nct_ids", "databank_nct_ids", "abstract_nct_ids"):
+                rec[key] = _unique(rec.get(key) or [])
+        return item
+
+
+class ValidatePublicationPipeline(_Pipeline):
+    def process_item(self, item):
+        if item.get("_type") != "pubmed_batch":
+            return item
+        good = []
+        for rec in item["records"]:
+            problem = None
+            if not str(rec.get("pmid") or "").isdigit():
+                problem = f"bad PMID {rec.get('pmid')!r}"
+            elif not (rec.get("title") or rec.get("abstract")):
+                problem = "record has neither title nor abstract"
+            elif rec.get("entrez_date") and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", rec["entrez_date"]):
+                problem = f"bad entrez date {rec['entrez_date']!r}"
+            if problem:
+                item["errors"].append({"_error": problem, "pmid": rec.get("pmid"), "raw": rec.get("raw_xml")})
+            else:
+                good.append(rec)
+        item["records"] = good
+        return item
+
+
+class QuarantinePipeline(_DbPipeline):
+    def process_item(self, item):
+        if item.get("_type") != "pubmed_batch" or not item["errors"]:
+            return item
+        from db.crawl_state import quarantine
+
+        for err in item["errors"]:
+            raw = err.get("raw")
+            key = err.get("pmid") or ("sha1:" + hashlib.sha1(raw or b"").hexdigest()[:16])
+            quarantine(self.db, SOURCE, key, err["_error"], raw)
+            self.spider.counts["quarantined"] += 1
+            self.spider.warn(f"PMID {key}: record kept in quarantine, not stored: {err['_error'][:200]}")
+        return item
+
+
+class StorePublicationPipeline(_DbPipeline):
+    def process_item(self, item):
+        from db import publications
+        from db.crawl_state import record_failure, set_watermark
+
+        kind = item.get("_type")
+        counts = self.spider.counts
+        if kind == "pubmed_batch":
+            saved = publications.save_publications(self.db, item["records"], topic=item.get("topic"))
+            counts.update(saved)
+            if item.get("topic"):
+                # A quarantined or missing record still belongs to the topic that found it:
+                # the later crawl that stores it (from the queue) does not know the topic.
+                held = [e["pmid"] for e in item["errors"] if e.get("pmid")] + list(item["missing"])
+                if held:
+                    publications.add_topic(self.db, held, item["topic"])
+            if item["purpose"] == "queue":
+                counts["queue_fetched"] += len(item["records"])
+            missing = item["missing"]
+            if missing:
+                counts["not_returned"] += len(missing)
+                if item["purpose"] == "queue":
+                    publications.mark_queue_missing(self.db, missing, "PubMed did not return this PMID")
+                else:
+                    # Nothing lost: the queue step of the next crawl asks for them again.
+                    publications.enqueue(self.db, missing, f"{item.get('topic') or 'followed trial'}: not returned by efetch")
+                    self.spider.warn(f"{len(missing)} PMIDs found by esearch were not returned by efetch; queued for the next crawl: {', '.join(missing[:5])}")
+            return {"stored": len(item["records"]), "topic": item.get("topic")}
+        if kind == "topic_link":
+            publications.add_topic(self.db, item["pmids"], item["topic"])
+            return {"topic": item["topic"], "linked": len(item["pmids"])}
+        if kind == "trial_link":
+            counts["si_links"] += publications.link_trial(self.db, item["nct_id"], item["pmids"], "si_search")
+            return {"nct_id": item["nct_id"], "linked": len(item["pmids"])}
+        if kind == "queue_stored":
+            publications.mark_queue_stored(self.db, item["pmids"])
+            return {"queue_stored": len(item["pmids"])}
+        if kind == "topic_done":
+            if item["watermark"]:
+                set_watermark(self.db, SOURCE, item["topic"], dt.date.fromisoformat(item["watermark"]),
+                              counts={"found": item["found"]}, result_count=item["result_count"])
+            counts["topics_done"] += 1
+            return {"topic": item["topic"], "done": True}
+        if kind == "topic_failed":
+            record_failure(self.db, SOURCE, item["topic"], item["error"])
+            return {"topic": item["topic"], "failed": True}
+        return item

@@ -1,0 +1,59 @@
+"""Item pipeline of the seeds spider: store citations and what each resolved to.
+
+A resolved paper joins the PubMed queue (the PubMed crawl fetches it like any other
+record); a resolved trial joins the followed trials (the ClinicalTrials.gov crawl fetches
+it by id, the PubMed crawl searches ``NCT…[si]`` for its papers).
+"""
+
+from __future__ import annotations
+
+
+class StoreCitationsPipeline:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.db = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self):
+        from db import open_db
+
+        self.db = open_db(self.crawler.spider.lw_settings.db_path)
+
+    def close_spider(self):
+        if self.db is not None:
+            self.db.conn.close()
+
+    def process_item(self, item):
+        from db import citations
+
+        spider = self.crawler.spider
+        kind = item.get("_type")
+        if kind == "citations":
+            counts = citations.sync_citations(self.db, item["citations"], item["documents"], item["present"])
+            spider.counts.update({k: v for k, v in counts.items() if v})
+            return {"documents": len(item["documents"])}
+        if kind == "resolution":
+            if item["status"] == "resolved":
+                self._apply(item)
+                n = citations.mark_resolved(self.db, item["kind"], item["value"], item["resolved_kind"], item["resolved_id"])
+                spider.counts["citations_resolved"] += n
+            else:
+                n = citations.mark_unresolved(self.db, item["kind"], item["value"], item["reason"])
+                spider.counts["citations_unresolved"] += n
+            return {"kind": item["kind"], "value": item["value"]}
+        return item
+
+    def _apply(self, item: dict) -> None:
+        from db.citations import first_place
+        from db.pubmed_queue import enqueue_pmids
+        from db.trials import follow_trial
+
+        reason = f"seed:{first_place(self.db, item['kind'], item['value']) or '?'}"
+        if item["resolved_kind"] == "trial":
+            follow_trial(self.db, item["resolved_id"], reason)
+        else:
+            with self.db.conn:
+                enqueue_pmids(self.db, [(item["resolved_id"], reason)])

@@ -1,0 +1,32 @@
+"""PMIDs the PubMed crawl must fetch whatever the topics find.
+
+Seed citations, trials' referencesModule and followed trials' ``[si]`` searches all name
+papers that no topic query may ever return; they wait here until the PubMed spider has
+stored them (``fetched_at``).  Adding a PMID twice keeps its first reason.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from db.connection import utcnow
+
+
+def enqueue_pmids(db, items: Iterable[tuple[str, str]]) -> int:
+    """Queue ``(pmid, reason)`` pairs; returns how many were new.  Caller commits."""
+    now = utcnow()
+    added = 0
+    for pmid, reason in items:
+        pmid = str(pmid).strip()
+        if not pmid.isdigit():
+            continue
+        cur = db.execute(
+            "INSERT OR IGNORE INTO pubmed_queue (pmid, reason, added_at, attempts) VALUES (?, ?, ?, 0)",
+            [pmid, reason, now],
+        )
+        added += cur.rowcount
+    return added
+
+
+def pending_pmids(db) -> list[str]:
+    return [r[0] for r in db.execute("SELECT pmid FROM pubmed_queue WHERE fetched_at IS NULL ORDER BY added_at, pmid")]

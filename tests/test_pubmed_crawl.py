@@ -1,0 +1,311 @@
+"""The real PubMed spider, in its own process, against the fake E-utilities server.
+
+Each crawl is a real ``litwatch crawl`` / ``python -m crawler.process`` child talking HTTP
+to ``tests.fakes.eutils.FakeEutils`` on 127.0.0.1; assertions are on the database and on the
+fake's request log.  Backoff waits are made tiny through LITWATCH_BACKOFF_BASE; most crawls
+send an API key so the polite delay is 0.115 s instead of 0.383 s (one test checks 3/s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT_ROOT
+from fakes.eutils import FakeEutils
+
+API_KEY = "SECRET-ncbi-key-7f3a9c"
+DEP_TERM = "ketamine[tiab] AND depress*[tiab]"
+DEP_PMIDS = {"38011560", "36577847", "37552767"}
+ALL_TERM = '"anything at all"[tiab]'  # the fake answers it with every record it holds
+TODAY = dt.datetime.now(dt.timezone.utc).date()
+NEW_PMID = "41000001"  # derived in tests: entered today, reports NCT03395314
+CONTRACT_KEYS = {"kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
+                 "publication_types", "mesh", "nct_ids", "topics", "retracted", "url"}
+
+WATCHLIST = f"""
+follow_trials = ["NCT03395314"]
+backfill_from = "2015-01-01"
+overlap_days = 7
+
+[[topic]]
+name = "dep"
+pubmed = '{DEP_TERM}'
+ctgov = "ketamine"
+
+[[topic]]
+name = "all"
+pubmed = '{ALL_TERM}'
+ctgov = "ketamine"
+"""
+
+
+def child_env(fake: FakeEutils, db_path: Path, *, api_key: str | None = API_KEY, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LITWATCH_", "NCBI_")) and k.lower() not in ("http_proxy", "https_proxy")}
+    env.update(
+        LITWATCH_EUTILS_URL=fake.base_url,
+        LITWATCH_CTGOV_URL="http://127.0.0.1:9/api/v2/",
+        LITWATCH_DB=str(db_path),
+        LITWATCH_BACKOFF_BASE="0.05",
+        NCBI_EMAIL="watcher@example.org",
+        NO_PROXY="127.0.0.1,localhost",
+    )
+    if api_key:
+        env["NCBI_API_KEY"] = api_key
+    env.update(extra)
+    return env
+
+
+def litwatch(env: dict, config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "litwatch.cli", "--config", str(config), *args],
+        env=env, capture_output=True, text=True, timeout=180, cwd=PROJECT_ROOT,
+    )
+
+
+def crawl_child(env: dict, config: Path, tmp: Path, log_level: str = "WARNING") -> tuple[dict, subprocess.CompletedProcess]:
+    """``python -m crawler.process --source pubmed``: returns its result JSON and the process."""
+    result = tmp / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler.process", "--source", "pubmed", "--config", str(config), "--result", str(result),
+         "--log-level", log_level],
+        env=env, capture_output=True, text=True, timeout=180, cwd=PROJECT_ROOT,
+    )
+    return json.loads(result.read_text()), proc
+
+
+def make_fake(**kwargs) -> FakeEutils:
+    fake = FakeEutils(**kwargs)
+    fake.term_results[DEP_TERM] = set(DEP_PMIDS)
+    return fake
+
+
+def expected_all(fake: FakeEutils) -> set[str]:
+    """What a backfill from 2015 must store: every record entered since."""
+    return {p for p, d in fake.entrez.items() if d >= dt.date(2015, 1, 1)}
+
+
+def stored(db_path: Path) -> list[str]:
+    with sqlite3.connect(db_path) as conn:
+        return [r[0] for r in conn.execute("SELECT pmid FROM publications ORDER BY pmid")]
+
+
+def query(db_path: Path, sql: str, params=()) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory):
+    """One backfill with `litwatch crawl --source pubmed`, then a second crawl (DEBUG logs)."""
+    tmp = tmp_path_factory.mktemp("pubmed-crawl")
+    config = tmp / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    db_path = tmp / "litwatch.db"
+    with make_fake() as fake:
+        fake.derive("38011560", NEW_PMID, entrez=TODAY, nct_ids=["NCT03395314"], title="Ketamine for borderline personality disorder: a pilot trial")
+        env = child_env(fake, db_path)
+        first = litwatch(env, config, "crawl", "--source", "pubmed")
+        first_log = list(fake.log)
+        second_result, second = crawl_child(env, config, tmp, log_level="DEBUG")
+        second_log = fake.log[len(first_log):]
+        yield {"fake": fake, "db": db_path, "env": env, "config": config, "first": first, "first_log": first_log,
+               "second": second, "second_result": second_result, "second_log": second_log}
+
+
+def test_backfill_stores_every_record_once(crawled):
+    fake, db_path = crawled["fake"], crawled["db"]
+    assert crawled["first"].returncode == 0, crawled["first"].stderr
+    pmids = stored(db_path)
+    assert sorted(pmids) == sorted(expected_all(fake))
+    assert len(pmids) == len(set(pmids))
+    # efetch asked for each record exactly once
+    fetched = [p for r in crawled["first_log"] if r.path == "efetch" for p in r.pmids]
+    assert sorted(fetched) == sorted(expected_all(fake))
+    topics = query(db_path, "SELECT topic, count(*) FROM publication_topics GROUP BY topic ORDER BY topic")
+    assert topics == [("all", len(expected_all(fake))), ("dep", len(DEP_PMIDS))]
+    marks = dict(query(db_path, "SELECT topic, watermark FROM crawl_state WHERE source = 'pubmed'"))
+    assert marks == {"dep": TODAY.isoformat(), "all": TODAY.isoformat()}
+    # the followed trial: its [si] search linked the paper that reports it
+    links = query(db_path, "SELECT nct_id, pmid, source FROM trial_links ORDER BY source")
+    assert ("NCT03395314", NEW_PMID, "databank") in links and ("NCT03395314", NEW_PMID, "si_search") in links
+    assert "pubmed" in crawled["first"].stdout and "new=" in crawled["first"].stdout
+
+
+def test_every_call_identifies_itself_politely(crawled):
+    log = crawled["first_log"] + crawled["second_log"]
+    assert log
+    for entry in log:
+        assert entry.method == "POST"
+        assert entry.params.get("tool") == "litwatch"
+        assert entry.params.get("email") == "watcher@example.org"
+        assert entry.params.get("api_key") == API_KEY
+        assert entry.status == 200
+    windows = [e for e in log if e.path == "esearch" and e.params.get("mindate")]
+    assert all(e.params["datetype"] in ("edat", "mdat") and e.params.get("usehistory") == "y" for e in windows)
+    assert crawled["fake"].max_in_window(1.0) <= 10
+
+
+def test_second_crawl_with_nothing_new_fetches_no_records(crawled):
+    assert crawled["second"].returncode == 0, crawled["second"].stderr
+    assert [e for e in crawled["second_log"] if e.path == "efetch"] == []
+    counts = crawled["second_result"]["counts"]
+    assert not counts.get("new") and not counts.get("fetched")
+    # the incremental window starts overlap_days before the watermark
+    edat = [e for e in crawled["second_log"] if e.params.get("datetype") == "edat"]
+    assert {e.params["mindate"] for e in edat} == {(TODAY - dt.timedelta(days=7)).strftime("%Y/%m/%d")}
+
+
+def test_api_key_never_in_db_logs_or_output(crawled):
+    key = API_KEY.encode()
+    for proc in (crawled["first"], crawled["second"]):
+        assert API_KEY not in proc.stdout and API_KEY not in proc.stderr
+    assert "DEBUG" in crawled["second"].stderr  # the DEBUG log was really on
+    raw = Path(crawled["db"]).read_bytes()
+    assert key not in raw
+    for (blob,) in query(crawled["db"], "SELECT raw_xml FROM publication_raw"):
+        assert key not in zlib.decompress(blob)
+    for row in query(crawled["db"], "SELECT * FROM crawl_runs UNION ALL SELECT source, topic, watermark, last_success_at, last_run_at, last_status, last_counts, last_error FROM crawl_state"):
+        assert API_KEY not in json.dumps(row, default=str)
+
+
+def test_cli_queries_return_contract_shapes(crawled):
+    env, config = crawled["env"], crawled["config"]
+    out = litwatch(env, config, "show", NEW_PMID, "--json")
+    assert out.returncode == 0, out.stderr
+    shape = json.loads(out.stdout)
+    assert CONTRACT_KEYS <= set(shape)
+    assert shape["nct_ids"] == ["NCT03395314"] and shape["topics"] == ["all"] and shape["retracted"] is False
+    assert shape["entrez_date"] == TODAY.isoformat()
+    by_pmc = json.loads(litwatch(env, config, "show", "pmc10710048", "--json").stdout)
+    by_doi = json.loads(litwatch(env, config, "show", "https://doi.org/10.1073/PNAS.2305772120", "--json").stdout)
+    assert by_pmc["pmid"] == by_doi["pmid"] == "38011560" and by_pmc["topics"] == ["all", "dep"]
+    hits = litwatch(env, config, "search", "borderline personality", "--json", "--topic", "all")
+    assert hits.returncode == 0, hits.stderr
+    hits = json.loads(hits.stdout)
+    assert hits[0]["pmid"] == NEW_PMID and all(CONTRACT_KEYS <= set(h) for h in hits)
+    export = litwatch(env, config, "export", "--format", "json", "--kind", "publications")
+    assert export.returncode == 0, export.stderr
+    records = json.loads(export.stdout)
+    assert sorted(r["pmid"] for r in records) == sorted(stored(crawled["db"]))
+    assert all(CONTRACT_KEYS <= set(r) and r["kind"] == "publication" for r in records)
+
+
+def test_new_and_revised_records_are_picked_up_next_crawl(tmp_path):
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST.split("[[topic]]\nname = \"all\"")[0])  # the "dep" topic only
+    db_path = tmp_path / "litwatch.db"
+    with make_fake() as fake:
+        env = child_env(fake, db_path)
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert set(stored(db_path)) == DEP_PMIDS
+        before = len(fake.log)
+        # Seeds and trials queue PMIDs whatever the topics find; a trial is followed.
+        fake.derive("37167981", "20000001", entrez=dt.date(2010, 5, 1), nct_ids=["NCT01761786"])
+        with sqlite3.connect(db_path) as conn:
+            conn.executemany("INSERT INTO pubmed_queue (pmid, reason, added_at, attempts) VALUES (?, 'seed', '2026-01-01', 0)",
+                             [("9997",), ("99999999",)])
+            conn.execute("INSERT INTO followed_trials (nct_id, reason, added_at) VALUES ('NCT01761786', 'seed', '2026-01-01')")
+        # A new paper enters PubMed today; an old one is retracted (its record is revised).
+        fake.derive("38988993", "41000002", entrez=TODAY)
+        fake.term_results[DEP_TERM].add("41000002")
+        fake.derive("36577847", entrez=fake.entrez["36577847"], date_revised=TODAY, retracted_in="41000003")
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        fetched = sorted(p for e in fake.log[before:] if e.path == "efetch" for p in e.pmids)
+        assert fetched == ["20000001", "36577847", "41000002", "9997"]
+        assert result["counts"]["new"] == 3 and result["counts"]["updated"] == 1
+        assert set(stored(db_path)) == DEP_PMIDS | {"41000002", "9997", "20000001"}
+        queue = dict(query(db_path, "SELECT pmid, fetched_at IS NOT NULL FROM pubmed_queue"))
+        assert queue == {"9997": 1, "99999999": 0}
+        assert query(db_path, "SELECT attempts, error FROM pubmed_queue WHERE pmid = '99999999'") == [(1, "PubMed did not return this PMID")]
+        links = query(db_path, "SELECT source FROM trial_links WHERE nct_id = 'NCT01761786' AND pmid = '20000001' ORDER BY source")
+        assert links == [("databank",), ("si_search",)]
+        # topics: only the topic's own records carry it
+        assert query(db_path, "SELECT count(*) FROM publication_topics WHERE pmid IN ('9997', '20000001')") == [(0,)]
+        assert query(db_path, "SELECT retracted FROM publications WHERE pmid = '36577847'") == [(1,)]
+        assert ("36577847", "RetractionIn", "41000003") in query(db_path, "SELECT pmid, ref_type, other_pmid FROM corrections")
+        # The query breaks (PubMed now finds nothing, and says a phrase was not found): warnings.
+        fake.term_results[DEP_TERM] = set()
+        fake.phrases_not_found[DEP_TERM] = ["depress*"]
+        result, proc = crawl_child(env, config, tmp_path)
+        warnings = " | ".join(result["warnings"])
+        assert "now finds no records" in warnings and "PhraseNotFound: depress*" in warnings
+
+
+def test_nothing_lost_under_faults_and_never_over_3_per_second(tmp_path):
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    db_path = tmp_path / "litwatch.db"
+    with make_fake() as fake:
+        fake.inject("500", "esearch")
+        fake.inject("error", "esearch")
+        fake.inject("429", "efetch", retry_after=0)
+        fake.inject("truncated", "efetch")
+        fake.inject("error", "efetch")
+        fake.inject("empty", "efetch")
+        fake.inject("bad_record", "efetch", pmid="38011560")
+        env = child_env(fake, db_path, api_key=None)
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["errors"] == []
+        assert fake.faults == []  # every fault was served
+        assert fake.max_in_window(1.0) <= 3
+        assert all(e.status != 429 or e.fault == "429" for e in fake.log)  # never over NCBI's limit
+        assert result["counts"]["quarantined"] == 1
+        assert any("PMID 38011560" in w for w in result["warnings"])
+        assert set(stored(db_path)) == expected_all(fake) - {"38011560"}
+        assert query(db_path, "SELECT key FROM quarantine WHERE source = 'pubmed'") == [("38011560",)]
+        # the quarantined record is fetched again by the next crawl and then stored, with its topics
+        before = len(fake.log)
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert [p for e in fake.log[before:] if e.path == "efetch" for p in e.pmids] == ["38011560"]
+        assert set(stored(db_path)) == expected_all(fake)
+        assert query(db_path, "SELECT count(*) FROM quarantine") == [(0,)]
+        assert query(db_path, "SELECT topic FROM publication_topics WHERE pmid = '38011560' ORDER BY topic") == [("all",), ("dep",)]
+        assert fake.max_in_window(1.0) <= 3
+
+
+def test_result_over_the_cap_is_split_never_truncated(tmp_path):
+    """The fake serves at most 5 ids per search (test knob for PubMed's 9,999)."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    db_path = tmp_path / "litwatch.db"
+    with make_fake(cap=5) as fake:
+        # 24 records (of the recordings entered since 2015) for the "all" topic: enough to
+        # need several levels of splitting, few enough to crawl quickly.
+        fake.term_results[ALL_TERM] = set(sorted(expected_all(fake))[:24])
+        # Without telling the spider the cap: it learns it from PubMed's in-band error.
+        result, proc = crawl_child(child_env(fake, db_path), config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["counts"]["windows_split"] > 0
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM] | DEP_PMIDS
+        # Told the cap (LITWATCH_PUBMED_CAP), it splits before paging into the error.
+        db2 = tmp_path / "second.db"
+        before = len(fake.log)
+        result, proc = crawl_child(child_env(fake, db2, LITWATCH_PUBMED_CAP="5"), config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert set(stored(db2)) == fake.term_results[ALL_TERM] | DEP_PMIDS
+        assert all(int(e.params.get("retstart", 0)) < 5 for e in fake.log[before:] if e.path == "esearch")
+
+
+def test_every_request_failing_is_an_error_and_a_warning(tmp_path):
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    with make_fake() as fake:
+        env = child_env(fake, tmp_path / "litwatch.db", LITWATCH_EUTILS_URL="http://127.0.0.1:9/entrez/eutils/", LITWATCH_RETRY_TIMES="1")
+        proc = litwatch(env, config, "crawl", "--source", "pubmed")
+    assert proc.returncode != 0
+    assert "every request to PubMed (E-utilities) failed" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("litwatch: error: crawl of pubmed did not complete")
+    assert query(tmp_path / "litwatch.db", "SELECT count(*) FROM crawl_state WHERE watermark IS NOT NULL") == [(0,)]
