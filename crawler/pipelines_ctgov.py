@@ -13,6 +13,7 @@ import json
 from scrapy.exceptions import DropItem
 
 from crawler import ctgov
+from crawler.pipelines_base import DbPipeline
 from crawler.spiders.ctgov import SOURCE
 
 KNOWN_STATUSES = {
@@ -22,29 +23,8 @@ KNOWN_STATUSES = {
 }
 
 
-class _DbPipeline:
-    """Opens the litwatch database for the crawl; one connection per pipeline."""
-
-    def __init__(self, crawler):
-        self.crawler = crawler
-        self.db = None
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    @property
-    def spider(self):
-        return self.crawler.spider
-
-    def open_spider(self):
-        from db import open_db
-
-        self.db = open_db(self.spider.lw_settings.db_path)
-
-    def close_spider(self):
-        if self.db is not None:
-            self.db.conn.close()
+class _DbPipeline(DbPipeline):
+    """The base pipeline plus quarantine of a study that cannot be used."""
 
     def quarantine(self, item: dict, key: str, reason: str) -> None:
         from db.crawl_state import quarantine

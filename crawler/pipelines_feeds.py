@@ -8,23 +8,11 @@ The spider yields one *fetch* per feed: ``{"feed_url", "status", "topics_sig", "
 
 from __future__ import annotations
 
+from crawler.pipelines_base import CrawlerPipeline, DbPipeline
 from db.connection import utcnow
 
 
-class _FeedsPipeline:
-    def __init__(self, crawler):
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    @property
-    def spider(self):
-        return self.crawler.spider
-
-
-class ValidateFeedItemsPipeline(_FeedsPipeline):
+class ValidateFeedItemsPipeline(CrawlerPipeline):
     """Drop items nobody could use: no key (nothing to dedupe on) or no title (nothing to
     show).  Duplicates inside one feed (some feeds repeat an entry) are kept once."""
 
@@ -47,14 +35,9 @@ class ValidateFeedItemsPipeline(_FeedsPipeline):
         return fetch
 
 
-class StoreFeedFetchPipeline(_FeedsPipeline):
+class StoreFeedFetchPipeline(DbPipeline):
     """Store a fetch: its items per topic, then the feed's state, in one transaction, so
     validators are never stored for items that were not."""
-
-    def open_spider(self, spider=None):
-        from db import open_db
-
-        self.db = open_db(self.spider.lw_settings.db_path)
 
     def process_item(self, fetch, spider=None):
         from db.feeds import record_feed_state, save_feed_items
@@ -94,4 +77,4 @@ class StoreFeedFetchPipeline(_FeedsPipeline):
         except Exception as exc:
             self.spider.fail(f"linking feed items to stored records failed: {type(exc).__name__}: {exc}")
         finally:
-            self.db.conn.close()
+            super().close_spider()

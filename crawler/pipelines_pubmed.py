@@ -20,35 +20,10 @@ import datetime as dt
 import hashlib
 import re
 
+from crawler.pipelines_base import CrawlerPipeline as _Pipeline, DbPipeline as _DbPipeline
 from crawler.spiders.pubmed import SOURCE
 
 _DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-
-
-class _Pipeline:
-    def __init__(self, crawler):
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    @property
-    def spider(self):
-        return self.crawler.spider
-
-
-class _DbPipeline(_Pipeline):
-    db = None
-
-    def open_spider(self):
-        from db import open_db
-
-        self.db = open_db(self.spider.lw_settings.db_path)
-
-    def close_spider(self):
-        if self.db is not None:
-            self.db.conn.close()
 
 
 def _unique(values) -> list:

@@ -7,25 +7,10 @@ it by id, the PubMed crawl searches ``NCT…[si]`` for its papers).
 
 from __future__ import annotations
 
+from crawler.pipelines_base import DbPipeline
 
-class StoreCitationsPipeline:
-    def __init__(self, crawler):
-        self.crawler = crawler
-        self.db = None
 
-    @classmethod
-    def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    def open_spider(self):
-        from db import open_db
-
-        self.db = open_db(self.crawler.spider.lw_settings.db_path)
-
-    def close_spider(self):
-        if self.db is not None:
-            self.db.conn.close()
-
+class StoreCitationsPipeline(DbPipeline):
     def process_item(self, item):
         from db import citations
 

@@ -139,8 +139,12 @@ def run_crawl(
     progress: bool = False,
     timeout: float | None = None,
     echo: Callable[[str], None] | None = None,
+    log_level: str = "ERROR",
 ) -> CrawlSummary:
     """Crawl ``sources`` (default: all, in SOURCES order) and record each run in the db.
+
+    The children log at ``log_level`` only (ERROR: their warnings come back in the summary,
+    so they are printed once, by the caller).
 
     ``timeout`` (default: the watchlist's ``crawl_timeout_minutes``) is the budget of the
     whole crawl: each source gets what the sources before it left, so the scheduler can
@@ -168,11 +172,11 @@ def run_crawl(
         else:
             result = crawl_one(
                 settings, source, config_path=config_path or watchlist.path, since=since, topics=topics,
-                timeout=remaining, log_level="WARNING" if progress else "ERROR",
+                timeout=remaining, log_level=log_level,
             )
         finish_run(db, run_id, result.status, result.counts, result.warnings, "; ".join(result.errors) or None)
         summary.results.append(result)
         if progress:
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "nothing"
-            echo(f"  {source}: {result.status} in {result.seconds:.1f}s: {counts}")
+            problems = len(result.warnings) + len(result.errors)
+            echo(f"  {source}: {result.status} in {result.seconds:.1f}s" + (f", {problems} warnings/errors (below)" if problems else ""))
     return summary
