@@ -12,7 +12,6 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -248,16 +247,13 @@ def parse_watchlist(data: dict, path: str) -> Watchlist:
 def bundled_seeds_dir() -> Path:
     """The seed documents shipped with the package (the repository's ``seeds/``).
 
-    A wheel carries them as ``litwatch/seeds``; an editable install (or a clone on
-    ``sys.path``) finds them beside the package, in the repository itself.
+    A clone or an editable install finds them beside the package, in the repository
+    itself; a wheel carries them inside the package as ``litwatch/seeds``.
     """
     beside = Path(__file__).resolve().parent.parent / "seeds"
     if (beside / "watchlist.toml").is_file():
         return beside
-    try:
-        return Path(str(resources.files("litwatch.seeds")))
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent / "seeds"
+    return Path(__file__).resolve().parent / "seeds"
 
 
 def load_watchlist(path: str | os.PathLike | None = None) -> Watchlist:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 # After SIGTERM, the child gets this long to clean up before SIGKILL; it must stay well
-# under systemd's TimeoutStopSec (30 s in docs/scheduling.md).
+# under systemd's TimeoutStopSec (30 s in the README's unit file).
 KILL_GRACE_S = 10.0
 # Output kept for the log line and the ledger: the end of each stream is where the
 # error is; 1 MiB of stdout is far more than a crawl's JSON summary.

@@ -229,7 +229,7 @@ def test_cron_flock_and_the_scheduler_exclude_each_other(setup):
     if not shutil.which("flock"):
         pytest.skip("flock(1) is not installed")
     lock = setup.db.resolve().with_name(setup.db.name + ".lock")
-    # What the crontab line of docs/scheduling.md does, with a job that waits for stdin.
+    # What the crontab line of the README does, with a job that waits for stdin.
     holder = subprocess.Popen(
         ["flock", "-n", str(lock), sys.executable, "-c", "import sys; print('locked', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

@@ -17,7 +17,6 @@ Identifiers resolved by an earlier crawl are not looked up again.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -34,6 +33,9 @@ IDCONV_BATCH = 200
 # esearch ids to ask for: one is the answer; more show that an identifier is ambiguous.
 AID_RETMAX = 5
 SKIP_NAMES = {"watchlist.toml"}
+# The id converter and E-utilities are both NCBI's, which counts requests per IP: one
+# download slot for both keeps the seeds crawl under NCBI's rate as a whole.
+NCBI_SLOT = "ncbi"
 
 
 def _quoted(value: str) -> str:
@@ -62,8 +64,9 @@ class SeedsSpider(LitwatchSpider):
     def update_settings(cls, settings):
         super().update_settings(settings)
         # Both services are NCBI's: stay under its per-IP rate (3/s, 10/s with a key).
-        rate = 10.0 if os.environ.get("NCBI_API_KEY") else 3.0
-        settings.set("DOWNLOAD_DELAY", eutils.request_delay(rate), priority="spider")
+        from litwatch.config import load_settings
+
+        settings.set("DOWNLOAD_DELAY", eutils.request_delay(load_settings().eutils_rate), priority="spider")
 
     # --- reading the documents ----------------------------------------------------
     def read_documents(self) -> tuple[dict[str, str], list[str] | None]:
@@ -140,7 +143,7 @@ class SeedsSpider(LitwatchSpider):
             f"{self.lw_settings.idconv_url}?{urlencode(params)}",
             callback=self.parse_idconv,
             errback=self.lookup_failed,
-            meta={"lw_what": f"PMC id converter ({len(pmcids)} ids)", "lw_ids": [("pmcid", p) for p in pmcids]},
+            meta={"lw_what": f"PMC id converter ({len(pmcids)} ids)", "lw_ids": [("pmcid", p) for p in pmcids], "download_slot": NCBI_SLOT},
         )
 
     def parse_idconv(self, response):
@@ -187,7 +190,7 @@ class SeedsSpider(LitwatchSpider):
             callback=self.parse_aid,
             errback=self.lookup_failed,
             dont_filter=True,
-            meta={"lw_what": f"PubMed search for {searched}", "lw_ids": [(kind, value)], "lw_searched": searched},
+            meta={"lw_what": f"PubMed search for {searched}", "lw_ids": [(kind, value)], "lw_searched": searched, "download_slot": NCBI_SLOT},
         )
 
     def parse_aid(self, response):
@@ -207,7 +210,7 @@ class SeedsSpider(LitwatchSpider):
 
     # --- failures -----------------------------------------------------------------------
     def _retry_or_give_up(self, response, reason: str):
-        request = response.request.replace(meta={k: v for k, v in response.request.meta.items() if not k.startswith("download_")})
+        request = response.request.replace(meta={k: v for k, v in response.request.meta.items() if not k.startswith("download_") or k == "download_slot"})
         try:
             yield retry_request(request, reason, self.settings)
         except RetriesExhausted as exc:
