@@ -7,6 +7,7 @@ only; the others still run, and their watermarks move as usual.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -106,26 +107,58 @@ def crawl_one(
     env = dict(os.environ)
     env["LITWATCH_DB"] = str(Path(settings.db_path).resolve())
     started = time.monotonic()
+    # At the quiet levels the child's stderr is kept, not shown: its error lines repeat the
+    # result's errors, and CONTRACT.md allows one line on stderr for a failed command.
+    # What the result does not already say is reported below; --debug (INFO) shows it all.
+    quiet = log_level.upper() not in ("DEBUG", "INFO")
     with tempfile.TemporaryDirectory(prefix="litwatch-crawl-") as tmp:
         result_path = os.path.join(tmp, "result.json")
+        err_path = os.path.join(tmp, "stderr.log")
         cmd = child_command(source, config_path, since, topics, result_path, log_level)
         try:
-            proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, timeout=timeout)
+            with open(err_path, "wb") if quiet else contextlib.nullcontext() as err:
+                proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stderr=err, timeout=timeout)
         except subprocess.TimeoutExpired:
             return SourceResult(source, "failed", errors=[f"timed out after {timeout:.0f}s"], seconds=time.monotonic() - started)
+        child_log = _tail(err_path) if quiet else []
         try:
             with open(result_path, encoding="utf-8") as fh:
                 data = json.load(fh)
         except (OSError, ValueError):
+            last = f": {child_log[-1]}" if child_log else ""
             return SourceResult(
-                source, "failed", errors=[f"crawl process exited with status {proc.returncode} and no result"],
+                source, "failed", errors=[f"crawl process exited with status {proc.returncode} and no result{last}"],
                 seconds=time.monotonic() - started,
             )
     errors = list(data.get("errors") or [])
+    warnings = list(data.get("warnings") or [])
     counts = dict(data.get("counts") or {})
-    stored_something = any(v for k, v in counts.items() if k not in ("requests_failed",))
+    stray = [line for line in child_log if _is_error_log(line) and not any(m in line for m in errors + warnings)]
+    if not stray and not errors and any(line.startswith("Traceback") for line in child_log):
+        stray = [child_log[-1]]  # an exception the result does not mention: its last line says what
+    if stray:
+        more = f" (and {len(stray) - 1} more lines)" if len(stray) > 1 else ""
+        warnings.append(f"the crawl process logged: {stray[0]}{more}; run litwatch --debug crawl --source {source} to see it in full")
+    stored_something = any(v for k, v in counts.items() if k not in ("requests", "requests_failed"))
     status = "ok" if not errors else ("partial" if stored_something else "failed")
-    return SourceResult(source, status, counts, list(data.get("warnings") or []), errors, time.monotonic() - started)
+    return SourceResult(source, status, counts, warnings, errors, time.monotonic() - started)
+
+
+def _tail(path: str, limit: int = 64 * 1024) -> list[str]:
+    """The last lines a child wrote to stderr (at most ``limit`` bytes of them)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - limit))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _is_error_log(line: str) -> bool:
+    """A log line at ERROR or above (Scrapy's format: ``date time [logger] LEVEL: message``)."""
+    return " ERROR: " in line or " CRITICAL: " in line
 
 
 def run_crawl(

@@ -63,8 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("litwatch: interrupted", err=True)
         return 130
+    except click.UsageError as exc:  # CONTRACT: one line, not click's usage block
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `litwatch`: the help, as click prints it
+            exc.show()
+            return exc.exit_code
+        where = exc.ctx.command_path if exc.ctx is not None else "litwatch"
+        click.echo(f"litwatch: error: {exc.format_message().rstrip('.')} (see {where} --help)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"litwatch: error: {exc.format_message()}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 import click
 
@@ -32,7 +33,7 @@ def crawl(ctx, sources, since, topics, as_json):
     for name in topics:
         ctx.watchlist.topic(name)  # unknown topic: one error line
     ctx.db  # migrate before the children start
-    summary = run_crawl(ctx.settings, ctx.watchlist, list(sources) or None, since, topics=list(topics) or None, config_path=ctx.watchlist.path, progress=not as_json,
+    summary = run_crawl(ctx.settings, ctx.watchlist, list(sources) or None, since, topics=list(topics) or None, config_path=ctx.watchlist.path, progress=not as_json and sys.stderr.isatty(),
                         log_level="INFO" if ctx.debug else "ERROR")
     print_summary(summary, as_json=as_json)
     summary.raise_for_failure()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from litwatch.cli_common import pass_ctx
@@ -64,8 +66,10 @@ def run(ctx, as_json):
 
     watchlist = ctx.watchlist
     ctx.db  # migrate before the crawl children start
-    summary = run_crawl(ctx.settings, watchlist, None, None, config_path=watchlist.path, progress=True)
-    print_summary(summary)
+    summary = run_crawl(ctx.settings, watchlist, None, None, config_path=watchlist.path, progress=not as_json and sys.stderr.isatty(),
+                        log_level="INFO" if ctx.debug else "ERROR")
+    if not as_json:  # --json: stdout is the digest's JSON alone (it carries the crawl's warnings)
+        print_summary(summary)
     crawl_error: LitwatchError | None = None
     try:
         summary.raise_for_failure()

@@ -140,6 +140,7 @@ def export(ctx, fmt, kind, since):
     from db.publications import iter_publications
     from db.trials import iter_trials
 
+    ctx.db  # open (or fail) before the first byte goes out: never a stray "[" before an error
     sources = {
         "publications": lambda: iter_publications(ctx.db, since=since),
         "trials": lambda: iter_trials(ctx.db, since=since),

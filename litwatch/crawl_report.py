@@ -16,7 +16,9 @@ def print_summary(summary: CrawlSummary, *, as_json: bool = False) -> None:
     for r in summary.results:
         counts = ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items())) or "nothing new"
         click.echo(f"{r.source:<7} {r.status:<8} {counts}")
+    # Part of the report, so on stdout: stderr keeps the one "litwatch: error:" line of a
+    # failed crawl (CONTRACT.md), and a cron job's `>> log 2>&1` still gets everything.
     for w in summary.warnings:
-        click.echo(f"warning: {w}", err=True)
+        click.echo(f"warning: {w}")
     for e in summary.errors:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {e}")

@@ -62,3 +62,24 @@ def test_partial_when_some_records_stored(monkeypatch, settings):
     result = crawl_run.crawl_one(settings, "pubmed", config_path=None)
     assert result.status == "partial"
     assert json.loads(json.dumps(crawl_run.CrawlSummary([result]).as_dict()))["sources"]["pubmed"]["status"] == "partial"
+
+
+def test_quiet_child_stderr_is_kept_out_of_the_terminal(monkeypatch, settings, capfd):
+    """CONTRACT: a failed crawl is one line on stderr; the child's log lines repeat its
+    result's errors, and what they add comes back as a warning of the report."""
+    script = ("import json,sys; print('2026-01-01 00:00:00 [pubmed] ERROR: topic t: HTTP 500', file=sys.stderr);"
+              "print('2026-01-01 00:00:00 [scrapy.core.scraper] ERROR: Spider error processing <GET http://x/>', file=sys.stderr);"
+              "json.dump({'counts': {}, 'errors': ['topic t: HTTP 500']}, open(sys.argv[1], 'w'))")
+    monkeypatch.setattr(crawl_run, "child_command", fake_child(script))
+    result = crawl_run.crawl_one(settings, "pubmed", config_path=None, log_level="ERROR")
+    assert capfd.readouterr().err == ""
+    assert result.status == "failed" and result.errors == ["topic t: HTTP 500"]
+    assert len(result.warnings) == 1 and "Spider error processing" in result.warnings[0]
+
+
+def test_quiet_child_that_dies_says_why(monkeypatch, settings, capfd):
+    script = "raise SystemExit('boom: cannot start')"
+    monkeypatch.setattr(crawl_run, "child_command", fake_child(script))
+    result = crawl_run.crawl_one(settings, "pubmed", config_path=None, log_level="ERROR")
+    assert capfd.readouterr().err == ""
+    assert result.errors == ["crawl process exited with status 1 and no result: boom: cannot start"]

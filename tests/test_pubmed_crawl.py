@@ -306,6 +306,7 @@ def test_every_request_failing_is_an_error_and_a_warning(tmp_path):
         env = child_env(fake, tmp_path / "litwatch.db", LITWATCH_EUTILS_URL="http://127.0.0.1:9/entrez/eutils/", LITWATCH_RETRY_TIMES="1")
         proc = litwatch(env, config, "crawl", "--source", "pubmed")
     assert proc.returncode != 0
-    assert "every request to PubMed (E-utilities) failed" in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("litwatch: error: crawl of pubmed did not complete")
+    assert "every request to PubMed (E-utilities) failed" in proc.stdout  # the report's warnings are on stdout
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # CONTRACT: one line on stderr
+    assert proc.stderr.startswith("litwatch: error: crawl of pubmed did not complete")
     assert query(tmp_path / "litwatch.db", "SELECT count(*) FROM crawl_state WHERE watermark IS NOT NULL") == [(0,)]
