@@ -19,6 +19,7 @@ from scrapy import Request
 from scrapy import exceptions as scrapy_exceptions
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import defer, error as twisted_error, task
 from twisted.web._newclient import ResponseFailed
 from twisted.web.client import ResponseNeverReceived
@@ -53,6 +54,21 @@ TRANSIENT_EXCEPTIONS = (
 )
 
 
+# Errors that mean the host could not be reached at all (nothing listening, no such name,
+# no route), as opposed to a slow or failing answer.
+UNREACHABLE_EXCEPTIONS = (
+    twisted_error.DNSLookupError,
+    twisted_error.ConnectionRefusedError,
+    twisted_error.ConnectError,
+    twisted_error.TCPTimedOutError,
+    *(
+        getattr(scrapy_exceptions, name)
+        for name in ("DownloadConnectionRefusedError",)
+        if hasattr(scrapy_exceptions, name)
+    ),
+)
+
+
 class RetriesExhausted(IgnoreRequest):
     """A request failed on every try; the spider's errback gets this with the last reason."""
 
@@ -81,10 +97,14 @@ def backoff_delay(attempt: int, base: float, cap: float, retry_after: float | No
     return min(base * (2 ** (attempt - 1)), cap)
 
 
-def retry_request(request: Request, reason: str, settings, retry_after: float | None = None) -> Request:
+def retry_request(
+    request: Request, reason: str, settings, retry_after: float | None = None, max_retries: int | None = None
+) -> Request:
     """The next try of ``request``, or raise RetriesExhausted when the tries are used up."""
     attempt = request.meta.get("lw_retry", 0) + 1
     max_tries = request.meta.get("lw_max_retries", settings.getint("LITWATCH_RETRY_TIMES"))
+    if max_retries is not None:
+        max_tries = min(max_tries, max_retries)
     if attempt > max_tries:
         raise RetriesExhausted(f"{reason} (gave up after {max_tries} retries)")
     delay = backoff_delay(
@@ -110,10 +130,20 @@ def _safe_url(url: str) -> str:
 
 
 class BackoffRetryMiddleware:
+    """See the module docstring.  One more rule, for a host that cannot be reached at all:
+    its connection errors get ``LITWATCH_CONNECT_RETRY_TIMES`` retries (default 3: 2+4+8 s),
+    and once a request to it has used them up, the host counts as unreachable for the rest
+    of this crawl and its other requests fail at once, instead of each waiting out its own
+    backoff (with the service down, a full crawl would otherwise take half an hour to say
+    so).  The next crawl tries again; any answer from the host clears the mark.
+    """
+
     def __init__(self, crawler):
         self.crawler = crawler
         self.settings = crawler.settings
         self.stats = crawler.stats
+        self.connect_retries = self.settings.getint("LITWATCH_CONNECT_RETRY_TIMES", 3)
+        self.unreachable: dict[str, str] = {}  # host -> why
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -123,9 +153,13 @@ class BackoffRetryMiddleware:
         delay = request.meta.pop("lw_delay", 0)
         if delay:
             await _sleep(delay)
+        host = urlparse_cached(request).netloc
+        if host in self.unreachable:
+            raise RetriesExhausted(f"{host} could not be reached earlier in this crawl ({self.unreachable[host]})")
         return None
 
     def process_response(self, request, response: Response, spider=None):
+        self.unreachable.pop(urlparse_cached(request).netloc, None)
         if request.meta.get("dont_retry"):
             return response
         reason = None
@@ -149,9 +183,18 @@ class BackoffRetryMiddleware:
     def process_exception(self, request, exception, spider=None):
         if request.meta.get("dont_retry") or not isinstance(exception, TRANSIENT_EXCEPTIONS):
             return None
-        reason = f"{type(exception).__name__}: {exception}"
+        reason = f"{type(exception).__name__}: {exception}"[:200]
         self.stats.inc_value("litwatch/retry/exception")
-        return retry_request(request, reason[:200], self.settings)
+        if not isinstance(exception, UNREACHABLE_EXCEPTIONS):
+            return retry_request(request, reason, self.settings)
+        host = urlparse_cached(request).netloc
+        if host in self.unreachable:
+            raise RetriesExhausted(f"{host} could not be reached earlier in this crawl ({self.unreachable[host]})")
+        try:
+            return retry_request(request, reason, self.settings, max_retries=self.connect_retries)
+        except RetriesExhausted:
+            self.unreachable[host] = reason
+            raise
 
 
 async def _sleep(seconds: float) -> None:

@@ -58,6 +58,9 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         "LITWATCH_RETRY_TIMES": int(os.environ.get("LITWATCH_RETRY_TIMES", 6)),
         "LITWATCH_BACKOFF_BASE": float(os.environ.get("LITWATCH_BACKOFF_BASE", 2.0)),
         "LITWATCH_BACKOFF_MAX": float(os.environ.get("LITWATCH_BACKOFF_MAX", 120.0)),
+        # A host that refuses connections or has no address gets fewer retries (2+4+8 s),
+        # then fails the rest of the crawl's requests to it at once (see the middleware).
+        "LITWATCH_CONNECT_RETRY_TIMES": int(os.environ.get("LITWATCH_CONNECT_RETRY_TIMES", 3)),
         # Error responses reach the spider's errback rather than vanishing.
         "HTTPERROR_ALLOW_ALL": False,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",

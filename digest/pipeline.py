@@ -101,12 +101,12 @@ def run_digest(
     """Build the digest of everything pending; deliver it when ``send``.
 
     Without ``send`` the digest is recorded as a ``preview`` (it never blocks selection)
-    and, with ``out_dir``, written there as .html, .txt and .eml.  Raises DeliveryError
+    and, with ``out_dir``, written there as .html, .txt and .eml.  With both, the copy in
+    ``out_dir`` is of exactly the message being sent (written before it is sent, so a failed
+    delivery still leaves something to look at).  Raises DeliveryError
     (nothing marked delivered) or ConfigError (bad SMTP URL, no recipients) before or
     instead of marking anything.
     """
-    if send and out_dir is not None:
-        raise ConfigError("--out writes a preview and marks nothing delivered; use it without --send")
     sender, recipients = sender_and_recipients(settings, watchlist)
     target = parse_smtp_url(settings.smtp_url) if send and settings.smtp_url else None
     if target is not None and not recipients:
@@ -136,14 +136,14 @@ def run_digest(
             date=now.astimezone(ZoneInfo(watchlist.schedule.timezone)), digest_id=outcome.digest_id,
         )
         outcome.message_id = msg["Message-ID"]
+        if out_dir is not None:
+            base = f"litwatch-digest-{content.week}"
+            outcome.preview_paths = write_files(out_dir, {
+                f"{base}.html": outcome.html.encode("utf-8"),
+                f"{base}.txt": outcome.text.encode("utf-8"),
+                f"{base}.eml": bytes(msg),
+            })
         if not send:
-            if out_dir is not None:
-                base = f"litwatch-digest-{content.week}"
-                outcome.preview_paths = write_files(out_dir, {
-                    f"{base}.html": outcome.html.encode("utf-8"),
-                    f"{base}.txt": outcome.text.encode("utf-8"),
-                    f"{base}.eml": bytes(msg),
-                })
             return outcome
         if target is not None:
             send_smtp(msg, target, sender=sender, recipients=recipients, ssl_context=ssl_context)

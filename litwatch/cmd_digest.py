@@ -23,6 +23,8 @@ def _report(outcome, *, as_json: bool, send: bool) -> None:
         if not as_json:
             where = "smtp (" + ", ".join(outcome.recipients) + ")" if outcome.delivered_to == "smtp" else outcome.delivered_to
             click.echo(f"digest {outcome.digest_id} delivered to {where}: {outcome.subject}")
+            for path in (outcome.preview_paths or {}).values():
+                click.echo(f"copy: {path}")
         return
     if outcome.preview_paths:
         if not as_json:
@@ -35,7 +37,7 @@ def _report(outcome, *, as_json: bool, send: bool) -> None:
 
 @click.command("digest")
 @click.option("--send", is_flag=True, help="Deliver it (SMTP from LITWATCH_SMTP_URL, else the outbox) and mark its items delivered.")
-@click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False), help="Write a preview (.html, .txt, .eml) into DIR; marks nothing delivered.")
+@click.option("--out", "out_dir", metavar="DIR", type=click.Path(file_okay=False), help="Write the digest (.html, .txt, .eml) into DIR. Alone it is a preview and marks nothing delivered; with --send it is a copy of what was sent.")
 @click.option("--json", "as_json", is_flag=True, help="Print the digest as JSON (CONTRACT's shape).")
 @pass_ctx
 def digest(ctx, send, out_dir, as_json):

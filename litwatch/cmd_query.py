@@ -113,6 +113,17 @@ def trials(ctx, status, topic, followed, as_json):
 
 
 CSV_LIST_SEP = "; "
+# CONTRACT.md's keys: the header of a CSV export with no rows (with rows, the records' own
+# keys are the header, extras included), so a script reading the file always finds its columns.
+CONTRACT_KEYS = {
+    "publications": ["kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
+                     "publication_types", "mesh", "nct_ids", "topics", "retracted", "url"],
+    "trials": ["kind", "nct_id", "title", "official_title", "status", "why_stopped", "phases", "study_type", "enrollment",
+               "start_date", "primary_completion_date", "completion_date", "first_posted", "last_update_posted",
+               "results_first_posted", "has_results", "sponsor", "conditions", "interventions", "pmids", "topics", "history", "url"],
+    "feed_items": ["kind", "id", "feed_kind", "feed_url", "title", "link", "summary", "authors", "published", "doi", "pmid",
+                   "nct_id", "published_as_pmid", "topics", "first_seen_at"],
+}
 
 
 def _csv_cell(value):
@@ -148,9 +159,8 @@ def export(ctx, fmt, kind, since):
     }
     if fmt == "csv":
         records = list(sources[kind or "publications"]())
-        if not records:
-            return
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]), extrasaction="ignore")
+        fields = list(records[0]) if records else CONTRACT_KEYS[kind or "publications"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(_csv_rows(records))
         return

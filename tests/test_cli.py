@@ -74,3 +74,9 @@ def test_runs_from_any_folder_with_the_bundled_watchlist(tmp_path):
     proc = litwatch("search", "ketamine", "--topic", "ketamine-bpd", "--json", env_db=tmp_path / "x.db", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
+
+
+def test_empty_csv_export_still_has_its_header(db_path):
+    proc = litwatch("export", "--format", "csv", "--kind", "trials", env_db=db_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("kind,nct_id,title,")

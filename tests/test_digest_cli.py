@@ -105,7 +105,20 @@ def test_out_writes_a_preview(setup):
     proc = litwatch("digest", "--out", str(setup / "preview"))
     assert proc.returncode == 0, proc.stderr
     assert sorted(Path(p).suffix for p in proc.stdout.split()) == [".eml", ".html", ".txt"]
-    assert litwatch("digest", "--send", "--out", str(setup / "x")).returncode != 0
+    assert not (setup / "outbox").exists() or not list((setup / "outbox").iterdir())  # nothing delivered
+
+
+def test_send_with_out_delivers_and_keeps_a_copy(setup):
+    proc = litwatch("digest", "--send", "--out", str(setup / "copy"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("digest 1 delivered to outbox:")
+    copies = sorted(p.suffix for p in (setup / "copy").iterdir())
+    assert copies == [".eml", ".html", ".txt"]
+    assert "copy: " in proc.stdout
+    sent = next((setup / "outbox").glob("*.eml")).read_bytes()
+    kept = next((setup / "copy").glob("*.eml")).read_bytes()
+    assert email.message_from_bytes(sent)["Message-ID"] == email.message_from_bytes(kept)["Message-ID"]
+    assert litwatch("digest", "--send").stdout.startswith("nothing new")  # it was delivered
 
 
 def _fake_crawl(status: str):

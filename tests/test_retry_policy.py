@@ -37,3 +37,32 @@ def test_retry_request_counts_tries_then_gives_up():
 
 def test_api_key_masked_in_urls():
     assert _safe_url("http://h/esearch.fcgi?db=pubmed&api_key=abc123&term=x") == "http://h/esearch.fcgi?db=pubmed&api_key=***&term=x"
+
+
+def test_unreachable_host_gets_short_retries_then_fails_fast():
+    """After one request used up its connect retries, the host's other requests fail at once."""
+    import asyncio
+
+    from scrapy.statscollectors import MemoryStatsCollector
+    from twisted.internet import error as twisted_error
+
+    from crawler.middlewares import BackoffRetryMiddleware
+
+    class Crawler:
+        settings = Settings({"LITWATCH_RETRY_TIMES": 6, "LITWATCH_BACKOFF_BASE": 2.0, "LITWATCH_BACKOFF_MAX": 60.0,
+                             "LITWATCH_CONNECT_RETRY_TIMES": 2})
+
+    Crawler.stats = MemoryStatsCollector(Crawler)
+    mw = BackoffRetryMiddleware(Crawler)
+    refused = twisted_error.ConnectionRefusedError()
+    req = Request("http://127.0.0.1:9/a")
+    retries = [mw.process_exception(req, refused)]
+    retries.append(mw.process_exception(retries[-1], refused))
+    assert [r.meta["lw_delay"] for r in retries] == [2.0, 4.0]
+    with pytest.raises(RetriesExhausted, match="gave up after 2 retries"):
+        mw.process_exception(retries[-1], refused)
+    other = Request("http://127.0.0.1:9/b")
+    with pytest.raises(RetriesExhausted, match="could not be reached earlier in this crawl"):
+        asyncio.run(mw.process_request(other))
+    # a connection dropped mid-answer is not "unreachable": the full retry budget applies
+    assert mw.process_exception(Request("http://other.example/x"), twisted_error.ConnectionLost()).meta["lw_retry"] == 1
