@@ -214,6 +214,9 @@ class TrialChange:
             return "results posted"
         if self.field == "results_first_posted" and not self.old and self.new:
             return f"results posted ({new})"
+        if self.field == "references" and self.new:  # new = the PMIDs the trial record added
+            pmids = [p.strip() for p in self.new.split(",") if p.strip()]
+            return f"new reference{'s' if len(pmids) > 1 else ''}: PMID {', '.join(pmids)}"
         label = FIELD_LABELS.get(self.field, self.field.replace("_", " "))
         return f"{label} {old} → {new}"
 

@@ -39,13 +39,14 @@ CHROMIUM_FLAGS = [
 
 
 def main(argv: list[str]) -> int:
-    args = argv[1:]
-    source_db = None
-    if "--db" in args:
-        i = args.index("--db")
-        source_db = Path(args[i + 1])
-        del args[i : i + 2]
-    out = Path(args[0] if args else "digest-preview").resolve()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="render_digest_png.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", nargs="?", default="digest-preview", help="where the .html/.txt/.eml and PNGs go")
+    parser.add_argument("--db", type=Path, help="preview a copy of this database instead of the demo")
+    args = parser.parse_args(argv[1:])
+    source_db = args.db
+    out = Path(args.out_dir).resolve()
     now = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.timezone.utc)
     with tempfile.TemporaryDirectory(prefix="litwatch-demo-") as tmp:
         if source_db:
