@@ -10,7 +10,6 @@ request failed).  A warning is never a silent empty result: see API_NOTES "Out t
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
 
 import scrapy

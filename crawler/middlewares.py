@@ -24,11 +24,6 @@ from twisted.internet import defer, error as twisted_error, task
 from twisted.web._newclient import ResponseFailed
 from twisted.web.client import ResponseNeverReceived
 
-try:  # Scrapy >= 2.x: data loss while reading a body
-    from scrapy.core.downloader.handlers.http11 import _ResponseReader  # noqa: F401
-except Exception:  # pragma: no cover
-    pass
-
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504, 522, 524}

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import io
 import re
 from typing import IO, Iterator
 

@@ -22,21 +22,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
 from conftest import PROJECT_ROOT
-from fakes.ctgov import FakeCtgov, ketamine_bpd_study
-from fakes.eutils import FakeEutils
-from fakes.idconv import FakeIdconv
+from fakes.world import NCT, RESULTS_PMID, changed_study, start_seed_world
 from smtp_support import Sink, smtp_server
 
 KNOWN_PMID = "38011560"  # a recording: DOI and PMC id below
 KNOWN_DOI = "10.1073/pnas.2305772120"
 KNOWN_PMCID = "PMC10710048"
-PII_PMID = "35780001"  # made-up papers the seed documents cite (as tools/fake_services.py)
-PMC_PMID = "35664002"
-RESULTS_PMID = "36804489"
-NCT = "NCT03395314"
 API_KEY = "contract-test-key-0123456789"
 
 PUBLICATION_KEYS = ["kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
@@ -149,39 +142,9 @@ class Store:
         return dest
 
 
-def add_paper(fake: FakeEutils, pmid: str, *, title: str, nct_ids=(), **ids) -> None:
-    fake.derive(KNOWN_PMID, pmid, title=title, nct_ids=list(nct_ids))
-    el = etree.fromstring(fake.records[pmid])
-    id_list = el.find("PubmedData/ArticleIdList")
-    for kind, value in ids.items():
-        etree.SubElement(id_list, "ArticleId", IdType=kind).text = value
-    fake.add_record(etree.tostring(el))
-
-
-def changed(study: dict) -> dict:
-    status = study["protocolSection"]["statusModule"]
-    status["overallStatus"] = "TERMINATED"
-    status["whyStopped"] = "Slow enrollment"
-    status["resultsFirstPostDateStruct"] = {"date": "2026-11-20", "type": "ACTUAL"}
-    status["lastUpdatePostDateStruct"] = {"date": "2026-11-20", "type": "ACTUAL"}
-    study["protocolSection"]["designModule"]["enrollmentInfo"] = {"count": 22, "type": "ACTUAL"}
-    refs = study["protocolSection"].setdefault("referencesModule", {}).setdefault("references", [])
-    refs.append({"pmid": RESULTS_PMID, "type": "RESULT", "citation": "Results of NCT03395314."})
-    study["hasResults"] = True
-    return study
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    eutils = FakeEutils().start()
-    add_paper(eutils, PII_PMID, title="The effect of IV ketamine in patients with major depressive disorder and elevated features of borderline personality disorder.",
-              pii="S0165-0327(22)00822-9", doi="10.1016/j.jad.2022.06.072")
-    add_paper(eutils, PMC_PMID, title="Esketamine in Borderline Personality Disorder: A Look Beyond Suicidality.", pmc="PMC9156400")
-    add_paper(eutils, RESULTS_PMID, title="Ketamine in borderline personality disorder: a randomized controlled trial.", nct_ids=[NCT])
-    idconv = FakeIdconv({"PMC9156400": {"pmid": PMC_PMID}}).start()
-    ctgov = FakeCtgov().start()
-    study = ketamine_bpd_study()
-    ctgov.put_study(study)
+    eutils, idconv, ctgov, study = start_seed_world()
     home = tmp_path_factory.mktemp("contract")
     cwd = home / "elsewhere"  # no ./seeds here: the embedded watchlist and seeds are used
     cwd.mkdir()
@@ -194,7 +157,7 @@ def store(tmp_path_factory):
         first = s.run("crawl", "--source", "seeds", "--source", "ctgov", "--source", "pubmed", "--source", "feeds",
                       "--since", "2015-01-01")
         assert first.returncode == 0, first.stdout + first.stderr
-        ctgov.put_study(changed(study))
+        ctgov.put_study(changed_study(study))
         second = s.run("crawl", "--source", "ctgov")
         assert second.returncode == 0, second.stdout + second.stderr
         s.crawl_output = (first, second)
