@@ -27,9 +27,11 @@ import re
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from fakes.server import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ctgov"
 SPEC = FIXTURES / "ctg-oas-v2.yaml"
@@ -83,7 +85,7 @@ def essie_matches(expr: str, text: str) -> bool:
     return False
 
 
-class FakeCtgov:
+class FakeCtgov(LoopbackServer):
     def __init__(self, fixtures: Path = FIXTURES):
         self.studies: dict[str, dict] = {}
         for path in sorted(fixtures.glob("NCT*.json")):
@@ -95,7 +97,6 @@ class FakeCtgov:
         self.log: list[dict] = []
         self._tokens: dict[str, tuple[tuple, int]] = {}
         self._lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     # --- test API -----------------------------------------------------------------
     def put_study(self, study: dict) -> None:
@@ -126,34 +127,7 @@ class FakeCtgov:
 
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{PREFIX}/"
-
-    def start(self) -> "FakeCtgov":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                fake._handle(self)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        return f"http://127.0.0.1:{self.port}{PREFIX}/"
 
     # --- serving ------------------------------------------------------------------
     def _take_fault(self, url: str) -> str | None:
@@ -164,7 +138,7 @@ class FakeCtgov:
                     return fault["kind"]
         return None
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(h.path)
         params = parse_qs(parts.query, keep_blank_values=True)
         entry = {"time": time.time(), "url": h.path, "path": parts.path, "params": params, "status": None}

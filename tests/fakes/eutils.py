@@ -62,11 +62,13 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from lxml import etree
+
+from fakes.server import LoopbackServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pubmed"
 
@@ -136,7 +138,7 @@ def _parse_date(value: str, *, end: bool) -> dt.date:
     return dt.date(year, month, day)
 
 
-class FakeEutils:
+class FakeEutils(LoopbackServer):
     def __init__(self, *, load_fixtures: bool = True, cap: int = 9999, rate_limit: int = 3, rate_limit_key: int = 10):
         self.records: dict[str, bytes] = {}
         self.entrez: dict[str, dt.date] = {}
@@ -153,8 +155,6 @@ class FakeEutils:
         self._history: dict[str, dict[int, list[str]]] = {}
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         if load_fixtures:
             for path in sorted((FIXTURES / "efetch").glob("*.xml")) + [FIXTURES / "pubmed1.xml", FIXTURES / "pubmed2.xml"]:
                 self.add_file(path.read_bytes())
@@ -336,33 +336,15 @@ class FakeEutils:
     # ---------------------------------------------------------------- server
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/entrez/eutils/"
+        return f"http://127.0.0.1:{self.port}/entrez/eutils/"
 
-    def start(self) -> "FakeEutils":
-        fake = self
+    def handler_class(self):
+        """GET and POST (E-utilities takes both), HTTP/1.1: ``_Handler`` below."""
 
         class Handler(_Handler):
-            pass
+            fake = self
 
-        Handler.fake = fake
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-eutils", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> "FakeEutils":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        return Handler
 
     def _over_limit(self, has_key: bool) -> tuple[bool, int, int]:
         """Sliding 1-second window over the requests served (not the refused ones)."""

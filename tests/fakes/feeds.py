@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import hashlib
-import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from fakes.server import LoopbackServer
 
 RSS_FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "rss" / "clinicaltrials_gov_classic_rss_2016-06-30.xml"
 LAST_MODIFIED = "Thu, 30 Jun 2016 13:46:54 GMT"
@@ -158,32 +159,13 @@ class Route:
 
 
 @dataclass
-class FakeFeedServer:
+class FakeFeedServer(LoopbackServer):
     routes: dict[str, Route] = field(default_factory=dict)
     log: list[dict] = field(default_factory=list)
 
-    def __enter__(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def do_GET(self):
-                server._handle(self)
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -209,7 +191,7 @@ class FakeFeedServer:
     def requests(self, path: str) -> list[dict]:
         return [r for r in self.log if r["path"] == path]
 
-    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
         route = self.routes.get(path) or Route(body=b"not found", content_type="text/plain", status=404, etag=None, last_modified=None)
         status = route.status

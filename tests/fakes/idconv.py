@@ -13,25 +13,25 @@ requests (``params`` as a dict of strings); ``fake.add_fault("500" | "malformed"
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from fakes.server import LoopbackServer
 
 PATH = "/tools/idconv/api/v1/articles/"
 MAX_IDS = 200
 
 
-class FakeIdconv:
+class FakeIdconv(LoopbackServer):
     def __init__(self, articles: dict[str, dict] | None = None):
         self.articles = {k.upper(): v for k, v in (articles or {}).items()}
         self.omit_unknown = False
         self.log: list[dict] = []
         self.faults: list[str] = []
-        self.server = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{PATH}"
+        return f"http://127.0.0.1:{self.port}{PATH}"
 
     def add_fault(self, kind: str, times: int = 1) -> None:
         self.faults += [kind] * times
@@ -62,44 +62,21 @@ class FakeIdconv:
                 "warning": "", "records": records}
         return 200, json.dumps(body).encode()
 
-    def start(self) -> "FakeIdconv":
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                parts = urlsplit(self.path)
-                params = dict(parse_qsl(parts.query, keep_blank_values=True))
-                fake.log.append({"path": parts.path, "params": params})
-                fault = fake.faults.pop(0) if fake.faults else None
-                if parts.path != PATH:
-                    status, body = 404, b"not found"
-                elif fault == "500":
-                    status, body = 500, b"<html>Internal Server Error</html>"
-                else:
-                    status, body = fake.answer(params)
-                    if fault == "malformed":
-                        body = body[: len(body) // 2]
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    def handle(self, h: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(h.path)
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        self.log.append({"path": parts.path, "params": params})
+        fault = self.faults.pop(0) if self.faults else None
+        if parts.path != PATH:
+            status, body = 404, b"not found"
+        elif fault == "500":
+            status, body = 500, b"<html>Internal Server Error</html>"
+        else:
+            status, body = self.answer(params)
+            if fault == "malformed":
+                body = body[: len(body) // 2]
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
