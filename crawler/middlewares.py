@@ -108,7 +108,10 @@ def retry_request(
         settings.getfloat("LITWATCH_BACKOFF_MAX"),
         retry_after,
     )
-    new = request.replace(dont_filter=True)
+    # The downloader's own bookkeeping (latency, timeout of the last try) must not travel
+    # with the retry; the download slot (politeness) must.
+    meta = {k: v for k, v in request.meta.items() if not k.startswith("download_") or k == "download_slot"}
+    new = request.replace(dont_filter=True, meta=meta)
     new.meta["lw_retry"] = attempt
     new.meta["lw_delay"] = delay
     new.meta["lw_last_reason"] = reason

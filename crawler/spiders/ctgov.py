@@ -114,10 +114,8 @@ class CtgovSpider(LitwatchSpider):
         except ValueError:
             pass
         what = response.meta["lw_what"]
-        # The downloader's own meta keys (latency, slot) must not travel with the retry.
-        request = response.request.replace(meta={k: v for k, v in response.request.meta.items() if not k.startswith("download_")})
         try:
-            return None, retry_request(request, "malformed JSON", self.settings)
+            return None, retry_request(response.request, "malformed JSON", self.settings)
         except RetriesExhausted as exc:
             self.fail(f"{what}: {exc}: {_first_line(response.body, 80)!r}")
             self.counts["requests_failed"] += 1

@@ -208,8 +208,7 @@ class PubmedSpider(LitwatchSpider):
     # ------------------------------------------------------------- answers
     def _retry(self, response, reason: str):
         """The same request again (in-band error, truncated or malformed answer)."""
-        request = response.request.replace(meta={k: v for k, v in response.request.meta.items() if not k.startswith("download_") or k == "download_slot"})
-        return retry_request(request, reason, self.settings)
+        return retry_request(response.request, reason, self.settings)
 
     def _answer(self, response, reader):
         """(result, None) or (None, retry request); a retry that is used up fails the run."""

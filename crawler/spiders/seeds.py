@@ -210,9 +210,8 @@ class SeedsSpider(LitwatchSpider):
 
     # --- failures -----------------------------------------------------------------------
     def _retry_or_give_up(self, response, reason: str):
-        request = response.request.replace(meta={k: v for k, v in response.request.meta.items() if not k.startswith("download_") or k == "download_slot"})
         try:
-            yield retry_request(request, reason, self.settings)
+            yield retry_request(response.request, reason, self.settings)
         except RetriesExhausted as exc:
             self.fail(f"{response.meta['lw_what']}: {exc}")
             self.counts["requests_failed"] += 1
