@@ -43,9 +43,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from litwatch.config import Schedule, Settings, Watchlist
-from litwatch.errors import LitwatchError
 from litwatch.jobledger import JobLedger
 from litwatch.jobrun import ChildResult, ChildRunner
+from litwatch.vocab.errors import LitwatchError
 
 CRAWL, DIGEST = "crawl", "digest"
 ORDER = (CRAWL, DIGEST)  # when both are due, the digest must see the fresh crawl

@@ -91,9 +91,9 @@ def run_entrez(path: str) -> int:
 
 
 def run_ours(path: str) -> int:
-    from crawler.pubmed_parse import parse_pubmed
-    from db import open_db
-    from db.publications import save_stream
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db import open_db
+    from litwatch.db.publications import save_stream
 
     with tempfile.TemporaryDirectory() as tmp:
         db = open_db(Path(tmp) / "bench.db")
@@ -124,8 +124,8 @@ def child(kind: str, path: str) -> None:
     if kind == "entrez":
         import Bio.Entrez  # noqa: F401
     elif kind == "ours":
-        import crawler.pubmed_parse  # noqa: F401
-        import db.publications  # noqa: F401
+        import litwatch.crawler.pubmed_parse  # noqa: F401
+        import litwatch.db.publications  # noqa: F401
     else:
         import lxml.etree  # noqa: F401
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -14,8 +14,8 @@ from collections import Counter
 
 import scrapy
 
-from crawler.middlewares import RetriesExhausted, _safe_url
 from litwatch.config import Settings, Topic, Watchlist
+from litwatch.crawler.middlewares import RetriesExhausted, _safe_url
 
 
 class LitwatchSpider(scrapy.Spider):

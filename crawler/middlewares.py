@@ -20,7 +20,8 @@ from scrapy import exceptions as scrapy_exceptions
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
-from twisted.internet import defer, error as twisted_error, task
+from twisted.internet import defer, task
+from twisted.internet import error as twisted_error
 from twisted.web._newclient import ResponseFailed
 from twisted.web.client import ResponseNeverReceived
 
@@ -198,7 +199,7 @@ class BackoffRetryMiddleware:
 async def _sleep(seconds: float) -> None:
     # Imported here, not at module level: importing the reactor installs the default one,
     # and Scrapy must install its asyncio reactor first (spiders import this module).
-    from twisted.internet import reactor
     from scrapy.utils.defer import maybe_deferred_to_future
+    from twisted.internet import reactor
 
     await maybe_deferred_to_future(task.deferLater(reactor, seconds, lambda: None))

@@ -25,7 +25,7 @@ class DbPipeline(CrawlerPipeline):
     db = None
 
     def open_spider(self):
-        from db import open_db
+        from litwatch.db import open_db
 
         self.db = open_db(self.spider.lw_settings.db_path)
 

@@ -12,9 +12,9 @@ import json
 
 from scrapy.exceptions import DropItem
 
-from crawler import ctgov
-from crawler.pipelines_base import DbPipeline
-from crawler.spiders.ctgov import SOURCE
+from litwatch.crawler import ctgov
+from litwatch.crawler.pipelines_base import DbPipeline
+from litwatch.crawler.spiders.ctgov import SOURCE
 
 KNOWN_STATUSES = {
     "NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING",
@@ -27,7 +27,7 @@ class _DbPipeline(DbPipeline):
     """The base pipeline plus quarantine of a study that cannot be used."""
 
     def quarantine(self, item: dict, key: str, reason: str) -> None:
-        from db.crawl_state import quarantine
+        from litwatch.db.crawl_state import quarantine
 
         quarantine(self.db, SOURCE, key, reason, json.dumps(item.get("study"), ensure_ascii=False))
         self.spider.counts["trials_quarantined"] += 1
@@ -70,7 +70,7 @@ class StoreTrialPipeline(_DbPipeline):
     """Upsert trials (history, links, PubMed queue); move a topic's watermark on its marker."""
 
     def open_spider(self):
-        from db.trials import follow_trial
+        from litwatch.db.trials import follow_trial
 
         super().open_spider()
         # The watchlist's follow_trials join the followed_trials table, where the PubMed
@@ -79,8 +79,8 @@ class StoreTrialPipeline(_DbPipeline):
             follow_trial(self.db, nct, "watchlist")
 
     def process_item(self, item):
-        from db.crawl_state import release, set_watermark
-        from db.trials import save_trials
+        from litwatch.db.crawl_state import release, set_watermark
+        from litwatch.db.trials import save_trials
 
         kind = item.get("_type")
         if kind == "study":

@@ -8,8 +8,8 @@ The spider yields one *fetch* per feed: ``{"feed_url", "status", "topics_sig", "
 
 from __future__ import annotations
 
-from crawler.pipelines_base import CrawlerPipeline, DbPipeline
-from db.connection import utcnow
+from litwatch.crawler.pipelines_base import CrawlerPipeline, DbPipeline
+from litwatch.vocab.times import utcnow
 
 
 class ValidateFeedItemsPipeline(CrawlerPipeline):
@@ -40,7 +40,7 @@ class StoreFeedFetchPipeline(DbPipeline):
     validators are never stored for items that were not."""
 
     def process_item(self, fetch, spider=None):
-        from db.feeds import record_feed_state, save_feed_items
+        from litwatch.db.feeds import record_feed_state, save_feed_items
 
         counts = self.spider.counts
         now = utcnow()
@@ -70,7 +70,7 @@ class StoreFeedFetchPipeline(DbPipeline):
         return fetch
 
     def close_spider(self, spider=None):
-        from db.feeds import link_feed_items
+        from litwatch.db.feeds import link_feed_items
 
         try:
             self.spider.counts.update(link_feed_items(self.db))

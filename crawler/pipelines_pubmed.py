@@ -20,8 +20,9 @@ import datetime as dt
 import hashlib
 import re
 
-from crawler.pipelines_base import CrawlerPipeline as _Pipeline, DbPipeline as _DbPipeline
-from crawler.spiders.pubmed import SOURCE
+from litwatch.crawler.pipelines_base import CrawlerPipeline as _Pipeline
+from litwatch.crawler.pipelines_base import DbPipeline as _DbPipeline
+from litwatch.crawler.spiders.pubmed import SOURCE
 
 _DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 
@@ -70,7 +71,7 @@ class QuarantinePipeline(_DbPipeline):
     def process_item(self, item):
         if item.get("_type") != "pubmed_batch" or not item["errors"]:
             return item
-        from db.crawl_state import quarantine
+        from litwatch.db.crawl_state import quarantine
 
         for err in item["errors"]:
             raw = err.get("raw")
@@ -83,8 +84,8 @@ class QuarantinePipeline(_DbPipeline):
 
 class StorePublicationPipeline(_DbPipeline):
     def process_item(self, item):
-        from db import publications
-        from db.crawl_state import record_failure, set_watermark
+        from litwatch.db import publications
+        from litwatch.db.crawl_state import record_failure, set_watermark
 
         kind = item.get("_type")
         counts = self.spider.counts

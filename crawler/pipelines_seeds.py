@@ -7,12 +7,12 @@ it by id, the PubMed crawl searches ``NCT…[si]`` for its papers).
 
 from __future__ import annotations
 
-from crawler.pipelines_base import DbPipeline
+from litwatch.crawler.pipelines_base import DbPipeline
 
 
 class StoreCitationsPipeline(DbPipeline):
     def process_item(self, item):
-        from db import citations
+        from litwatch.db import citations
 
         spider = self.crawler.spider
         kind = item.get("_type")
@@ -32,9 +32,9 @@ class StoreCitationsPipeline(DbPipeline):
         return item
 
     def _apply(self, item: dict) -> None:
-        from db.citations import first_place
-        from db.pubmed_queue import enqueue_pmids
-        from db.trials import follow_trial
+        from litwatch.db.citations import first_place
+        from litwatch.db.pubmed_queue import enqueue_pmids
+        from litwatch.db.trials import follow_trial
 
         reason = f"seed:{first_place(self.db, item['kind'], item['value']) or '?'}"
         if item["resolved_kind"] == "trial":

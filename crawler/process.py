@@ -15,10 +15,10 @@ import sys
 import traceback
 
 SPIDERS = {
-    "seeds": "crawler.spiders.seeds:SeedsSpider",
-    "ctgov": "crawler.spiders.ctgov:CtgovSpider",
-    "pubmed": "crawler.spiders.pubmed:PubmedSpider",
-    "feeds": "crawler.spiders.feeds:FeedsSpider",
+    "seeds": "litwatch.crawler.spiders.seeds:SeedsSpider",
+    "ctgov": "litwatch.crawler.spiders.ctgov:CtgovSpider",
+    "pubmed": "litwatch.crawler.spiders.pubmed:PubmedSpider",
+    "feeds": "litwatch.crawler.spiders.feeds:FeedsSpider",
 }
 
 
@@ -30,8 +30,8 @@ def load_spider(source: str):
 def crawl_source(source: str, config_path: str | None, since: dt.date | None, topics: list[str] | None, log_level: str) -> dict:
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.settings import base_settings
     from litwatch.config import load_settings, load_watchlist
+    from litwatch.crawler.settings import base_settings
 
     settings = load_settings()
     watchlist = load_watchlist(config_path)
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = crawl_source(args.source, args.config, since, args.topic, args.log_level)
     except Exception as exc:  # reported to the parent as one line; traceback to stderr
-        from litwatch.errors import LitwatchError
+        from litwatch.vocab.errors import LitwatchError
 
         if not isinstance(exc, LitwatchError):
             traceback.print_exc()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from litwatch.config import Settings, Watchlist
-from litwatch.errors import LitwatchError
+from litwatch.vocab.errors import LitwatchError
 
 # Order matters: seeds decide which trials and papers are followed; ClinicalTrials.gov then
 # queues the PMIDs its trials reference; PubMed fetches topics, the queue and the followed
@@ -83,7 +83,7 @@ class CrawlSummary:
 
 
 def child_command(source: str, config_path: str | None, since: dt.date | None, topics: list[str] | None, result_path: str, log_level: str) -> list[str]:
-    cmd = [sys.executable, "-m", "crawler.process", "--source", source, "--result", result_path, "--log-level", log_level]
+    cmd = [sys.executable, "-m", "litwatch.crawler.process", "--source", source, "--result", result_path, "--log-level", log_level]
     if config_path:
         cmd += ["--config", str(config_path)]
     if since:
@@ -184,8 +184,8 @@ def run_crawl(
     put one limit around the whole job.  A source whose turn comes after the budget is spent
     is reported as failed, not silently skipped.
     """
-    from db import open_db
-    from db.crawl_state import finish_run, start_run
+    from litwatch.db import open_db
+    from litwatch.db.crawl_state import finish_run, start_run
 
     if echo is None:
         echo = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731

@@ -50,7 +50,7 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         # Our retry middleware replaces Scrapy's: it backs off and honours Retry-After.
         "RETRY_ENABLED": False,
         "DOWNLOADER_MIDDLEWARES": {
-            "crawler.middlewares.BackoffRetryMiddleware": 550,
+            "litwatch.crawler.middlewares.BackoffRetryMiddleware": 550,
         },
         # Six retries with doubling waits from 2 s span about two minutes: longer than
         # the NCBI and ClinicalTrials.gov hiccups we have seen, short enough for a cron job.

@@ -5,6 +5,7 @@ while a CLI query reads) and applies every pending migration, so each entry poin
 it and a database from any earlier version is brought up to date.
 """
 
-from db.connection import open_db, utcnow
+from litwatch.db.connection import open_db
+from litwatch.vocab.times import utcnow
 
 __all__ = ["open_db", "utcnow"]

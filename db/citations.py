@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from db.connection import utcnow
+from litwatch.vocab.times import utcnow
 
 KEY = ("document", "line", "kind", "value")
 LIST_KEYS = ("document", "line", "kind", "value", "raw", "status", "resolved_kind", "resolved_id", "reason")

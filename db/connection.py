@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 from pathlib import Path
 
 import sqlite_utils
 
-from db.migrations import apply_migrations
-from litwatch.errors import LitwatchError
+from litwatch.db.migrations import apply_migrations
+from litwatch.vocab.errors import LitwatchError
 
 # A crawl child and the CLI may write at the same moment; wait this long for the other's
 # transaction instead of failing with "database is locked".
 BUSY_TIMEOUT_MS = 30_000
-
-
-def utcnow() -> str:
-    """Now, in UTC, as CONTRACT's ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:

@@ -13,7 +13,7 @@ import zlib
 
 import sqlite_utils
 
-from db.connection import utcnow
+from litwatch.vocab.times import utcnow
 
 
 def get_state(db: sqlite_utils.Database, source: str, topic: str = "") -> dict | None:

@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
+from litwatch.vocab.times import format_timestamp
+
 log = logging.getLogger(__name__)
 
 # Longer than any delivery can take (SMTP timeout plus retries is a minute or two); after
@@ -33,9 +35,7 @@ CLAIM_TIMEOUT = dt.timedelta(hours=1)
 ITEM_KINDS = ("publication", "trial", "trial_change", "correction", "feed_item")
 
 
-def iso(moment: dt.datetime) -> str:
-    """CONTRACT's instant format, the one every ``*_at`` column holds."""
-    return moment.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+iso = format_timestamp  # CONTRACT's instant format, the one every ``*_at`` column holds
 
 
 @contextlib.contextmanager

@@ -21,8 +21,8 @@ import json
 from collections import Counter
 from typing import Iterable, Iterator
 
-from crawler.feed_parse import normalise_doi, normalise_link, normalise_title
-from db.connection import utcnow
+from litwatch.crawler.feed_parse import normalise_doi, normalise_link, normalise_title
+from litwatch.vocab.times import utcnow
 
 # Columns refreshed when a feed shows an item again (a corrected title, a longer summary).
 REFRESHED = ("title", "link", "summary", "authors", "published")

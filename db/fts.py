@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from litwatch.errors import QueryError
+from litwatch.vocab.errors import QueryError
 
 _TOKEN_RE = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_RE = re.compile(r"\w+", re.UNICODE)

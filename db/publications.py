@@ -28,8 +28,8 @@ try:  # ISA-L writes the same zlib format 4-5x faster (and smaller); plain zlib 
 except ImportError:  # pragma: no cover - optional speed-up: the package "isal"
     _deflate = zlib
 
-from db.connection import utcnow
-from litwatch.errors import QueryError
+from litwatch.vocab.errors import QueryError
+from litwatch.vocab.times import utcnow
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 JSON_COLUMNS = ("authors", "publication_types", "mesh", "keywords", "abstract_sections")
@@ -180,7 +180,7 @@ def save_stream(db, records: Iterable[dict], topic: str | None = None, *, batch_
     failure: list[BaseException] = []
 
     def writer() -> None:
-        from db.connection import open_db
+        from litwatch.db.connection import open_db
 
         conn = open_db(path, migrate=False)
         # WAL's recommended durability for bulk writes: commits are not fsynced one by

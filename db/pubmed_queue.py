@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from db.connection import utcnow
+from litwatch.vocab.times import utcnow
 
 
 def enqueue_pmids(db, items: Iterable[tuple[str, str]]) -> int:

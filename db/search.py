@@ -7,14 +7,14 @@ different tables are on comparable scales for short queries, which is what users
 
 from __future__ import annotations
 
-from db.fts import to_fts_query
+from litwatch.db.fts import to_fts_query
 
 KINDS = ("publication", "trial", "feed_item")
 
 
 def search_all(db, query: str, *, since: str | None = None, kind: str | None = None, topic: str | None = None, limit: int = 20) -> list[dict]:
     """``kind`` is publication / trial / feed_item, or a PubMed publication type."""
-    from db import feeds, publications, trials
+    from litwatch.db import feeds, publications, trials
 
     fts = to_fts_query(query)
     pub_type = None

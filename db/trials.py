@@ -13,9 +13,9 @@ import zlib
 from collections import Counter
 from typing import Iterable, Iterator
 
-from crawler.ctgov import HISTORY_FIELDS, study_page_url
-from db.connection import utcnow
-from db.pubmed_queue import enqueue_pmids
+from litwatch.crawler.ctgov import HISTORY_FIELDS, study_page_url
+from litwatch.db.pubmed_queue import enqueue_pmids
+from litwatch.vocab.times import utcnow
 
 LIST_COLUMNS = ("phases", "conditions", "interventions", "references")
 

@@ -13,8 +13,8 @@ Public API: ``run_digest(db, settings, watchlist, send=..., out_dir=..., clock=.
 returns a ``DigestOutcome`` (``.as_json()`` is CONTRACT's digest shape).
 """
 
-from digest.deliver import DeliveryError, parse_smtp_url
-from digest.pipeline import DigestOutcome, run_digest
-from digest.select import DigestContent, select_digest
+from litwatch.digest.deliver import DeliveryError, parse_smtp_url
+from litwatch.digest.pipeline import DigestOutcome, run_digest
+from litwatch.digest.select import DigestContent, select_digest
 
 __all__ = ["DeliveryError", "DigestContent", "DigestOutcome", "parse_smtp_url", "run_digest", "select_digest"]

@@ -21,7 +21,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from litwatch.errors import ConfigError, LitwatchError
+from litwatch.vocab.errors import ConfigError, LitwatchError
 
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 # Long enough for a slow relay to answer DATA, short enough that a dead server fails the

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from db.digests import iso
+from litwatch.db.digests import iso
 
 
 def _now_text(value: str | None) -> str:
@@ -274,7 +274,7 @@ def build_demo(db: sqlite_utils.Database, fixtures: str | Path, now: dt.datetime
                   phases=t["phases"], enrollment=t["enrollment"], enrollment_type=t["enrollment_type"], sponsor=t["sponsor"],
                   conditions=t["conditions"], first_posted=t["first_posted"], first_seen_at=seen)
     # Trials delivered in an earlier digest: only their changes are new this week.
-    from db import digests as ledger
+    from litwatch.db import digests as ledger
 
     with ledger.write_transaction(db):
         old = ledger.record_digest(db, created_at=iso(now - dt.timedelta(days=7)), week="previous", subject="previous digest",

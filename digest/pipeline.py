@@ -20,12 +20,19 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from db import digests as ledger
-from digest.deliver import DeliveryError, build_message, parse_smtp_url, send_smtp, write_files, write_outbox
-from digest.render import DigestView, build_view, render_html, render_text
-from digest.select import DigestContent, select_digest, warning_key
 from litwatch.config import Settings, Watchlist
-from litwatch.errors import ConfigError
+from litwatch.db import digests as ledger
+from litwatch.digest.deliver import (
+    DeliveryError,
+    build_message,
+    parse_smtp_url,
+    send_smtp,
+    write_files,
+    write_outbox,
+)
+from litwatch.digest.render import DigestView, build_view, render_html, render_text
+from litwatch.digest.select import DigestContent, select_digest, warning_key
+from litwatch.vocab.errors import ConfigError
 
 
 def _wall_clock() -> dt.datetime:

@@ -16,8 +16,8 @@ from typing import Generic, TypeVar
 
 import jinja2
 
-from digest import markup
-from digest.select import DigestContent, EvidenceGroup, TopicSection
+from litwatch.digest import markup
+from litwatch.digest.select import DigestContent, EvidenceGroup, TopicSection
 
 T = TypeVar("T")
 

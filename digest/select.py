@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from db.digests import iso, last_delivered, pending_clause, taken_keys
-from digest.markup import first_sentences, shorten
 from litwatch.config import Topic, Watchlist
+from litwatch.db.digests import iso, last_delivered, pending_clause, taken_keys
+from litwatch.digest.markup import first_sentences, shorten
 
 # Strength of evidence, strongest first: (label, PubMed publication types).  A paper goes
 # in the first group any of its types matches; a paper matching none goes in the last.

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import sys
+
 import click
 
 from litwatch import __version__
 from litwatch.cli_common import Context
-from litwatch.errors import LitwatchError
-
-
+from litwatch.vocab.errors import LitwatchError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

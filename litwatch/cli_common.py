@@ -31,7 +31,7 @@ class Context:
 
     @cached_property
     def db(self):
-        from db import open_db
+        from litwatch.db import open_db
 
         return open_db(self.settings.db_path)
 

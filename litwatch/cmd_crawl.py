@@ -8,7 +8,7 @@ import sys
 import click
 
 from litwatch.cli_common import pass_ctx
-from crawler.run import SOURCES, run_crawl
+from litwatch.crawler.run import SOURCES, run_crawl
 
 
 def _date(ctx, param, value):

@@ -7,7 +7,7 @@ import sys
 import click
 
 from litwatch.cli_common import pass_ctx
-from litwatch.errors import LitwatchError
+from litwatch.vocab.errors import LitwatchError
 
 
 def _report(outcome, *, as_json: bool, send: bool) -> None:
@@ -47,7 +47,7 @@ def digest(ctx, send, out_dir, as_json):
     marked delivered.  With --send it is delivered once; a failed delivery exits non-zero
     and leaves every item pending for the next run.
     """
-    from digest.pipeline import run_digest
+    from litwatch.digest.pipeline import run_digest
 
     outcome = run_digest(ctx.db, ctx.settings, ctx.watchlist, send=send, out_dir=out_dir)
     _report(outcome, as_json=as_json, send=send)
@@ -62,9 +62,9 @@ def run(ctx, as_json):
     The digest goes out even when a source failed (it then lists the crawl's warnings
     and errors); the exit status is non-zero if the crawl or the delivery failed.
     """
-    from crawler.run import run_crawl
-    from digest.pipeline import run_digest
     from litwatch.crawl_report import print_summary
+    from litwatch.crawler.run import run_crawl
+    from litwatch.digest.pipeline import run_digest
 
     watchlist = ctx.watchlist
     ctx.db  # migrate before the crawl children start

@@ -14,7 +14,7 @@ import sys
 import click
 
 from litwatch.cli_common import pass_ctx
-from litwatch.errors import LitwatchError
+from litwatch.vocab.errors import LitwatchError
 
 
 def _date(ctx, param, value):
@@ -49,7 +49,7 @@ def search(ctx, query, since, kind, topic, limit, as_json):
     QUERY is plain words and "quoted phrases"; OR and NOT (in capitals), a leading - to
     exclude a word and a trailing * for a prefix also work.
     """
-    from db.search import search_all
+    from litwatch.db.search import search_all
     from litwatch.text import format_hit
 
     _check_topic(ctx, topic)
@@ -66,7 +66,7 @@ def search(ctx, query, since, kind, topic, limit, as_json):
 
 def find_record(db, ident: str) -> dict | None:
     """A stored record by PMID, PMC id, DOI, NCT number or feed item id."""
-    from db import feeds, publications, trials
+    from litwatch.db import feeds, publications, trials
 
     ident = ident.strip()
     if ident.upper().startswith("NCT"):
@@ -99,7 +99,7 @@ def show(ctx, ident, as_json):
 @pass_ctx
 def trials(ctx, status, topic, followed, as_json):
     """Tracked trials: followed ones first, then by last update."""
-    from db.trials import iter_trials
+    from litwatch.db.trials import iter_trials
     from litwatch.text import format_trials_table
 
     _check_topic(ctx, topic)
@@ -147,9 +147,9 @@ def _csv_rows(records: list[dict]):
 @pass_ctx
 def export(ctx, fmt, kind, since):
     """Everything stored (or since a date) to stdout, as a JSON list or CSV."""
-    from db.feeds import iter_feed_items
-    from db.publications import iter_publications
-    from db.trials import iter_trials
+    from litwatch.db.feeds import iter_feed_items
+    from litwatch.db.publications import iter_publications
+    from litwatch.db.trials import iter_trials
 
     ctx.db  # open (or fail) before the first byte goes out: never a stray "[" before an error
     sources = {
@@ -182,7 +182,7 @@ def export(ctx, fmt, kind, since):
 @pass_ctx
 def citations(ctx, status, as_json):
     """Identifiers cited by the seed documents, where each was found and what it resolved to."""
-    from db.citations import list_citations
+    from litwatch.db.citations import list_citations
     from litwatch.text import format_citations
 
     rows = list_citations(ctx.db, status=status)

@@ -16,14 +16,14 @@ import click
 
 from litwatch.cli_common import Context, pass_ctx
 from litwatch.config import Schedule, load_settings, load_watchlist
-from litwatch.errors import LitwatchError
 from litwatch.joblock import lock_path_for
+from litwatch.vocab.errors import LitwatchError
 
 
 def effective_schedule(config_path: str | None, db_path: str | None = None,
                        now: dt.datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
     """(where it comes from, rows of name/value) for the help text; never raises."""
-    from scheduler import DIGEST_TIMEOUT_S, make_triggers, next_fire, _when
+    from litwatch.scheduler import DIGEST_TIMEOUT_S, _when, make_triggers, next_fire
 
     try:
         watchlist = load_watchlist(config_path)
@@ -77,7 +77,7 @@ def schedule(ctx, log_file):
     retried at the next run.  Only one scheduler runs per database: a second one exits
     with an error.  Reads the schedule at start: restart it after editing the watchlist.
     """
-    import scheduler
+    from litwatch import scheduler
 
     code = scheduler.serve(ctx.settings, ctx.watchlist, log_file=log_file, debug=ctx.debug)
     if code:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from litwatch.errors import ConfigError
+from litwatch.vocab.errors import ConfigError
 
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"

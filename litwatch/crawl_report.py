@@ -6,7 +6,7 @@ import json
 
 import click
 
-from crawler.run import CrawlSummary
+from litwatch.crawler.run import CrawlSummary
 
 
 def print_summary(summary: CrawlSummary, *, as_json: bool = False) -> None:

@@ -30,22 +30,18 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from db import open_db
+from litwatch.db import open_db
+from litwatch.vocab.times import format_timestamp, parse_timestamp
 
 UTC = dt.timezone.utc
-FMT = "%Y-%m-%dT%H:%M:%SZ"
 # Cron fires on whole seconds; "strictly after t" is "at or after t + 1 s".
 ONE_SECOND = dt.timedelta(seconds=1)
 # First window of the backward search in latest_fire(); it doubles until it holds a fire.
 FIRST_WINDOW = dt.timedelta(minutes=1)
 
 
-def to_text(moment: dt.datetime) -> str:
-    return moment.astimezone(UTC).strftime(FMT)
-
-
-def from_text(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, FMT).replace(tzinfo=UTC)
+to_text = format_timestamp
+from_text = parse_timestamp
 
 
 def latest_fire(trigger, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:

@@ -21,13 +21,13 @@ instance can say which process to look for; the lock itself is the ``flock``.
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import os
 import socket
 from pathlib import Path
 
-from litwatch.errors import LitwatchError
+from litwatch.vocab.errors import LitwatchError
+from litwatch.vocab.times import utcnow
 
 
 class LockHeld(LitwatchError):
@@ -69,7 +69,7 @@ class JobLock:
         except OSError as exc:
             os.close(fd)
             raise LitwatchError(f"{self.path}: cannot lock: {exc.strerror or exc}") from None
-        since = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = utcnow()
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, since {since}\n".encode(), 0)
         self.fd = fd

@@ -37,6 +37,6 @@ def db_path(tmp_path) -> Path:
 
 @pytest.fixture
 def db(db_path):
-    from db import open_db
+    from litwatch.db import open_db
 
     return open_db(db_path)

@@ -1,11 +1,10 @@
 """Watchlist loading: the project's own file is valid; mistakes are one line naming file and key."""
 
 import pytest
-
-from litwatch.config import load_watchlist, parse_watchlist, load_settings
-from litwatch.errors import ConfigError
-
 from conftest import PROJECT_ROOT
+
+from litwatch.config import load_settings, load_watchlist, parse_watchlist
+from litwatch.vocab.errors import ConfigError
 
 MINIMAL = {"topic": [{"name": "t", "pubmed": "ketamine[tiab]", "ctgov": "ketamine"}]}
 

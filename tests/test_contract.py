@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT_ROOT
 from fakes.world import NCT, RESULTS_PMID, changed_study, start_seed_world
 from smtp_support import Sink, smtp_server

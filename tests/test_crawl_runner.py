@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from crawler import run as crawl_run
 from litwatch.config import load_settings, parse_watchlist
-from litwatch.errors import LitwatchError
+from litwatch.crawler import run as crawl_run
+from litwatch.vocab.errors import LitwatchError
 
 WATCHLIST = parse_watchlist({"topic": [{"name": "t", "pubmed": "ketamine[tiab]", "ctgov": "ketamine"}]}, "w.toml")
 

@@ -12,13 +12,13 @@ import datetime as dt
 import json
 
 import pytest
-
-from crawler.run import crawl_one
-from db import open_db
-from db.crawl_state import get_watermark
 from fakes.ctgov import FakeCtgov, ketamine_bpd_study
+
 from litwatch.cli import main as litwatch_main
 from litwatch.config import load_settings
+from litwatch.crawler.run import crawl_one
+from litwatch.db import open_db
+from litwatch.db.crawl_state import get_watermark
 
 FOLLOWED = "NCT03395314"
 WATCHLIST = f"""
@@ -129,7 +129,7 @@ def test_pages_follow_changes_and_faults(env, db_path, capsys, monkeypatch):
 
     # Nothing new: a third crawl changes nothing.  Asked with a --since later than the
     # watermark, it leaves the watermark where it was (the gap before --since is unasked).
-    from db.crawl_state import set_watermark
+    from litwatch.db.crawl_state import set_watermark
 
     set_watermark(open_db(db_path), "ctgov", "ketamine-bpd", dt.date(2020, 1, 1))
     third = crawl(config, since=today - dt.timedelta(days=1))
@@ -186,7 +186,7 @@ def test_refused_request_bad_study_and_missing_trial_lose_nothing(env, db_path, 
 def test_default_rate_is_polite(monkeypatch):
     from scrapy.settings import Settings
 
-    from crawler.spiders.ctgov import CtgovSpider
+    from litwatch.crawler.spiders.ctgov import CtgovSpider
 
     monkeypatch.delenv("LITWATCH_CTGOV_DELAY", raising=False)
     settings = Settings()

@@ -6,9 +6,14 @@ import copy
 import json
 
 import pytest
-
 from conftest import CTGOV_FIXTURES
-from crawler.ctgov import StudyError, normalise_study, parse_studies_page, record_hash
+
+from litwatch.crawler.ctgov import (
+    StudyError,
+    normalise_study,
+    parse_studies_page,
+    record_hash,
+)
 
 RECORDINGS = sorted(CTGOV_FIXTURES.glob("NCT*.json"))
 

@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
-
 from conftest import CTGOV_FIXTURES, PROJECT_ROOT
-from crawler import ctgov
+
 from litwatch.config import CTGOV_KEYS, Topic, load_watchlist
+from litwatch.crawler import ctgov
 
 SPEC = yaml.safe_load((CTGOV_FIXTURES / "ctg-oas-v2.yaml").read_text(encoding="utf-8"))
 

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from crawler.run import CrawlSummary, SourceResult
-from db import open_db
-from digest import demo
 from digest_support import WATCHLIST_TOML
-from litwatch.cli import main
 from smtp_support import Sink, smtp_server
+
+from litwatch.cli import main
+from litwatch.crawler.run import CrawlSummary, SourceResult
+from litwatch.db import open_db
+from litwatch.digest import demo
 
 CONTRACT_KEYS = {"id", "created_at", "sent_at", "subject", "recipients", "publications", "trials", "trial_changes",
                  "retractions", "delivered_to"}
@@ -131,7 +131,7 @@ def _fake_crawl(status: str):
 
 
 def test_run_delivers_the_digest_with_crawl_errors_and_exits_non_zero(setup, monkeypatch, capsys):
-    monkeypatch.setattr("crawler.run.run_crawl", _fake_crawl("failed"))
+    monkeypatch.setattr("litwatch.crawler.run.run_crawl", _fake_crawl("failed"))
     assert main(["run"]) == 1
     out, err = capsys.readouterr()
     assert "delivered to outbox:" in out
@@ -142,13 +142,13 @@ def test_run_delivers_the_digest_with_crawl_errors_and_exits_non_zero(setup, mon
 
 
 def test_run_ok(setup, monkeypatch, capsys):
-    monkeypatch.setattr("crawler.run.run_crawl", _fake_crawl("ok"))
+    monkeypatch.setattr("litwatch.crawler.run.run_crawl", _fake_crawl("ok"))
     assert main(["run"]) == 0
     assert "delivered to outbox:" in capsys.readouterr().out
 
 
 def test_run_with_failed_crawl_and_failed_delivery_says_both_in_one_line(setup, monkeypatch, capsys):
-    monkeypatch.setattr("crawler.run.run_crawl", _fake_crawl("failed"))
+    monkeypatch.setattr("litwatch.crawler.run.run_crawl", _fake_crawl("failed"))
     with smtp_server(Sink(rcpt_reply="550 5.1.1 No such user")) as port:
         monkeypatch.setenv("LITWATCH_SMTP_URL", f"smtp://127.0.0.1:{port}")
         assert main(["run"]) == 1

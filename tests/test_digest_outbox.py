@@ -8,14 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
-
-from db import digests as ledger
-from digest import demo
-from digest.deliver import DeliveryError, write_atomically
-from digest.pipeline import run_digest
-from digest.select import select_digest
 from digest_support import NOW, clock, make_watchlist
+
 from litwatch.config import load_settings
+from litwatch.db import digests as ledger
+from litwatch.digest import demo
+from litwatch.digest.deliver import DeliveryError, write_atomically
+from litwatch.digest.pipeline import run_digest
+from litwatch.digest.select import select_digest
 
 
 def _evidence(db):

@@ -5,11 +5,12 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from digest import demo
-from digest.markup import safe_inline
-from digest.render import build_view, render_html, render_text, subject_for
-from digest.select import select_digest
 from digest_support import NOW, make_watchlist
+
+from litwatch.digest import demo
+from litwatch.digest.markup import safe_inline
+from litwatch.digest.render import build_view, render_html, render_text, subject_for
+from litwatch.digest.select import select_digest
 
 # Tags the template itself writes, plus the inline markup kept from records.
 TEMPLATE_TAGS = {"html", "head", "meta", "title", "body", "table", "tr", "td", "div", "span", "a", "code", "b", "i", "sub", "sup", "em", "strong"}

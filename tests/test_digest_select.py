@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from db import digests as ledger
-from digest import demo
-from digest.select import OTHER_GROUP, iso_week, select_digest
 from digest_support import NOW, make_watchlist
+
+from litwatch.db import digests as ledger
+from litwatch.digest import demo
+from litwatch.digest.select import OTHER_GROUP, iso_week, select_digest
 
 
 def _deliver(db, items, *, status="delivered", created_at="2026-11-09T12:00:00Z"):

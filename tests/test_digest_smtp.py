@@ -8,16 +8,23 @@ import email.policy
 import email.utils
 
 import pytest
-
-from db import digests as ledger
-from digest import demo
-from digest.deliver import DeliveryError, parse_smtp_url
-from digest.pipeline import run_digest
-from digest.select import select_digest
 from digest_support import NOW, clock, make_watchlist
+from smtp_support import (
+    Sink,
+    client_tls,
+    free_port,
+    self_signed_cert,
+    server_tls,
+    smtp_server,
+)
+
 from litwatch.config import load_settings
-from litwatch.errors import ConfigError
-from smtp_support import Sink, client_tls, free_port, self_signed_cert, server_tls, smtp_server
+from litwatch.db import digests as ledger
+from litwatch.digest import demo
+from litwatch.digest.deliver import DeliveryError, parse_smtp_url
+from litwatch.digest.pipeline import run_digest
+from litwatch.digest.select import select_digest
+from litwatch.vocab.errors import ConfigError
 
 
 def _settings(db_path, url):

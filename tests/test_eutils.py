@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from crawler import eutils
-from litwatch.config import load_settings
 from conftest import PUBMED_FIXTURES
+
+from litwatch.config import load_settings
+from litwatch.crawler import eutils
 
 
 def settings(**env):

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import PROJECT_ROOT
 from fakes.feeds import FakeFeedServer, atom, fixture_bytes, malformed, rss1
 
@@ -156,7 +155,7 @@ def test_feeds_crawl_stores_links_and_stays_polite(tmp_path, db, db_path, host):
 
 
 def test_feed_items_through_the_cli(tmp_path, db, db_path, host):
-    pytest.importorskip("db.publications")
+    pytest.importorskip("litwatch.db.publications")
     _store_publications(db)
     config = _watchlist(tmp_path / "w.toml", [host.url("/jad.atom"), host.url("/psych.rdf"), host.url("/ct.xml")])
     code, _ = crawl(config, db_path)
@@ -190,8 +189,8 @@ def test_feed_items_through_the_cli(tmp_path, db, db_path, host):
 
 
 def test_every_feed_failing_is_an_error(tmp_path, db_path, host, monkeypatch):
-    from crawler.run import crawl_one
     from litwatch.config import load_settings
+    from litwatch.crawler.run import crawl_one
 
     config = _watchlist(tmp_path / "w.toml", [host.url("/down.xml")])
     for name, value in dict(LITWATCH_BACKOFF_BASE="0.05", LITWATCH_RETRY_TIMES="1", LITWATCH_FEEDS_DELAY="0").items():
@@ -211,7 +210,7 @@ def _item(**kw):
 
 
 def test_one_item_per_doi_across_feeds_and_topics(db):
-    from db.feeds import save_feed_items
+    from litwatch.db.feeds import save_feed_items
 
     first = save_feed_items(db, [_item(id="guid-1", doi="10.1000/ABC", title="Old title")], "t1")
     again = save_feed_items(db, [_item(id="https://other.example/abc", feed_url="http://f/2", doi="10.1000/abc", title="New title")], "t2")
@@ -225,7 +224,12 @@ def test_one_item_per_doi_across_feeds_and_topics(db):
 
 
 def test_linking_rules(db):
-    from db.feeds import get_feed_item, link_feed_items, save_feed_items, search_feed_items
+    from litwatch.db.feeds import (
+        get_feed_item,
+        link_feed_items,
+        save_feed_items,
+        search_feed_items,
+    )
 
     db["publications"].insert_all([
         {"pmid": "1", "doi": "10.1000/pub", "title": "Ketamine for depression", "publication_types": "[]"},

@@ -4,8 +4,8 @@ import sqlite3
 
 import pytest
 
-from db.fts import to_fts_query
-from litwatch.errors import QueryError
+from litwatch.db.fts import to_fts_query
+from litwatch.vocab.errors import QueryError
 
 
 @pytest.mark.parametrize(

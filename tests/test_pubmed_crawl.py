@@ -18,7 +18,6 @@ import zlib
 from pathlib import Path
 
 import pytest
-
 from conftest import PROJECT_ROOT
 from fakes.eutils import FakeEutils
 
@@ -75,7 +74,7 @@ def crawl_child(env: dict, config: Path, tmp: Path, log_level: str = "WARNING") 
     """``python -m crawler.process --source pubmed``: returns its result JSON and the process."""
     result = tmp / "result.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "crawler.process", "--source", "pubmed", "--config", str(config), "--result", str(result),
+        [sys.executable, "-m", "litwatch.crawler.process", "--source", "pubmed", "--config", str(config), "--result", str(result),
          "--log-level", log_level],
         env=env, capture_output=True, text=True, timeout=180, cwd=PROJECT_ROOT,
     )

@@ -6,10 +6,10 @@ import io
 import re
 
 import pytest
+from conftest import PUBMED_FIXTURES
 from lxml import etree
 
-from crawler.pubmed_parse import parse_pubmed, plain_text
-from conftest import PUBMED_FIXTURES
+from litwatch.crawler.pubmed_parse import parse_pubmed, plain_text
 
 EFETCH_FILES = sorted((PUBMED_FIXTURES / "efetch").glob("*.xml")) + [PUBMED_FIXTURES / "pubmed1.xml", PUBMED_FIXTURES / "pubmed2.xml"]
 CONTRACT_KEYS = {"pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
@@ -218,7 +218,7 @@ def test_record_that_lost_its_end_tag_costs_only_itself(tmp_path):
 
 
 def test_large_file_streams_in_blocks(tmp_path):
-    from crawler import pubmed_parse
+    from litwatch.crawler import pubmed_parse
 
     doc = _set(*[_article(p) for p in ("38011560", "37167981", "38988993", "34843274")] * 50)
     path = _write(tmp_path, doc)

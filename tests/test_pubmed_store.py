@@ -6,11 +6,11 @@ import json
 import zlib
 
 import pytest
-
-from crawler.pubmed_parse import parse_pubmed
-from db import publications
-from db.crawl_state import get_quarantined, quarantine
 from conftest import PUBMED_FIXTURES
+
+from litwatch.crawler.pubmed_parse import parse_pubmed
+from litwatch.db import publications
+from litwatch.db.crawl_state import get_quarantined, quarantine
 
 CONTRACT_KEYS = {"kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
                  "publication_types", "mesh", "nct_ids", "topics", "retracted", "url"}

@@ -7,7 +7,13 @@ import pytest
 from scrapy import Request
 from scrapy.settings import Settings
 
-from crawler.middlewares import RetriesExhausted, backoff_delay, parse_retry_after, retry_request, _safe_url
+from litwatch.crawler.middlewares import (
+    RetriesExhausted,
+    _safe_url,
+    backoff_delay,
+    parse_retry_after,
+    retry_request,
+)
 
 
 def test_retry_after_seconds_and_date():
@@ -46,7 +52,7 @@ def test_unreachable_host_gets_short_retries_then_fails_fast():
     from scrapy.statscollectors import MemoryStatsCollector
     from twisted.internet import error as twisted_error
 
-    from crawler.middlewares import BackoffRetryMiddleware
+    from litwatch.crawler.middlewares import BackoffRetryMiddleware
 
     class Crawler:
         settings = Settings({"LITWATCH_RETRY_TIMES": 6, "LITWATCH_BACKOFF_BASE": 2.0, "LITWATCH_BACKOFF_MAX": 60.0,

@@ -11,12 +11,19 @@ import datetime as dt
 import logging
 
 import pytest
+from scheduler_helpers import (
+    UTC,
+    Clock,
+    fake_command,
+    recorded,
+    write_fake_job,
+    write_watchlist,
+)
 
-import scheduler
+from litwatch import scheduler
 from litwatch.config import Schedule, load_settings, load_watchlist
 from litwatch.jobledger import JobLedger
 from litwatch.jobrun import ChildRunner
-from scheduler_helpers import UTC, Clock, fake_command, recorded, write_fake_job, write_watchlist
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from click.testing import CliRunner
+from scheduler_helpers import UTC, Clock, write_watchlist
 
-import scheduler
+from litwatch import scheduler
 from litwatch.config import Schedule, load_settings, load_watchlist
 from litwatch.jobledger import JobLedger, latest_fire
 from litwatch.jobrun import ChildRunner
-from scheduler_helpers import UTC, Clock, write_watchlist
 
 
 def _runner(tmp_path, schedule: Schedule) -> scheduler.JobRunner:

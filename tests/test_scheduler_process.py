@@ -16,11 +16,17 @@ import time
 from pathlib import Path
 
 import pytest
+from scheduler_helpers import (
+    UTC,
+    fake_command,
+    recorded,
+    write_fake_job,
+    write_watchlist,
+)
 
-from litwatch.errors import LitwatchError
-from litwatch.joblock import JobLock, LockHeld
 from litwatch.jobledger import JobLedger
-from scheduler_helpers import UTC, fake_command, recorded, write_fake_job, write_watchlist
+from litwatch.joblock import JobLock, LockHeld
+from litwatch.vocab.errors import LitwatchError
 
 PROJECT_ROOT = Path(__file__).parent.parent
 # Upper bound for a subprocess to reach a state; the tests usually get there in < 1 s.

@@ -1,7 +1,7 @@
 """Schema set-up is idempotent and complete."""
 
-from db import open_db
-from db.migrations import all_migrations, apply_migrations
+from litwatch.db import open_db
+from litwatch.db.migrations import all_migrations, apply_migrations
 
 
 def test_migrations_apply_once_and_rerun_cleanly(db_path):

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import PROJECT_ROOT
-from crawler.seed_extract import extract_citations, extract_line, pii_compact, pii_punctuated
+
+from litwatch.crawler.seed_extract import (
+    extract_citations,
+    extract_line,
+    pii_compact,
+    pii_punctuated,
+)
 
 SEED = "004_d9bf24e30c0d9d9e.txt"
 
@@ -81,8 +86,8 @@ def test_pii_forms():
 
 
 def test_non_utf8_seed_is_reported_and_skipped(tmp_path):
-    from crawler.spiders.seeds import SeedsSpider
     from litwatch.config import load_settings, parse_watchlist
+    from litwatch.crawler.spiders.seeds import SeedsSpider
 
     (tmp_path / "good.txt").write_text("see NCT03395314\n", encoding="utf-8")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9 PMC9156400\n".encode("latin-1"))

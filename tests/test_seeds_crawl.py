@@ -13,16 +13,16 @@ import json
 import shutil
 
 import pytest
-from lxml import etree
-
 from conftest import PROJECT_ROOT
-from crawler.run import crawl_one
-from db import open_db
 from fakes.ctgov import FakeCtgov, ketamine_bpd_study
 from fakes.eutils import FakeEutils
 from fakes.idconv import FakeIdconv
+from lxml import etree
+
 from litwatch.cli import main as litwatch_main
 from litwatch.config import load_settings
+from litwatch.crawler.run import crawl_one
+from litwatch.db import open_db
 
 SEED = "004_d9bf24e30c0d9d9e.txt"
 PII_PMID = "35780001"  # made-up PMIDs of papers derived from a recording
@@ -156,7 +156,7 @@ def test_lookup_failures_are_listed_not_lost(fakes, tmp_path, db_path, capsys, m
     assert row["status"] == "unresolved" and "tried again next crawl" in row["reason"]
 
 
-HAVE_PUBMED_SPIDER = importlib.util.find_spec("crawler.spiders.pubmed") is not None
+HAVE_PUBMED_SPIDER = importlib.util.find_spec("litwatch.crawler.spiders.pubmed") is not None
 
 
 @pytest.mark.skipif(not HAVE_PUBMED_SPIDER, reason="needs the PubMed spider (crawler/spiders/pubmed.py, issue 2)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from conftest import CTGOV_FIXTURES
-from crawler.ctgov import normalise_study
-from db import trials
+
+from litwatch.crawler.ctgov import normalise_study
+from litwatch.db import trials
 
 
 def study(name: str = "NCT06171568") -> dict:
@@ -110,7 +111,7 @@ def test_followed_trial_not_yet_fetched_is_a_null_shape(db):
 
 
 def test_search_trials(db):
-    from db.fts import to_fts_query
+    from litwatch.db.fts import to_fts_query
 
     trials.save_trials(db, [record(study(n)) for n in ("NCT06171568", "NCT03418623")], topic="a")
     hits = trials.search_trials(db, to_fts_query("GET73"))

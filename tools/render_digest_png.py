@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from db import open_db  # noqa: E402
-from digest.demo import build_demo  # noqa: E402
-from digest.pipeline import run_digest  # noqa: E402
 from litwatch.config import load_settings, load_watchlist  # noqa: E402
+from litwatch.db import open_db  # noqa: E402
+from litwatch.digest.demo import build_demo  # noqa: E402
+from litwatch.digest.pipeline import run_digest  # noqa: E402
 
 # Wide enough for the 680 px mail column plus margins; tall enough for the whole demo.
 WINDOW = "1000,4600"

@@ -18,9 +18,9 @@ import os
 
 import scrapy
 
-from crawler import ctgov
-from crawler.base import LitwatchSpider
-from crawler.middlewares import RetriesExhausted, retry_request
+from litwatch.crawler import ctgov
+from litwatch.crawler.base import LitwatchSpider
+from litwatch.crawler.middlewares import RetriesExhausted, retry_request
 
 # ClinicalTrials.gov publishes no rate limit; third parties report ~50 requests a minute
 # per IP.  1.5 s between requests is 40 a minute: under it with a margin.
@@ -38,9 +38,9 @@ class CtgovSpider(LitwatchSpider):
     source = SOURCE
     custom_settings = {
         "ITEM_PIPELINES": {
-            "crawler.pipelines_ctgov.NormaliseStudyPipeline": 100,
-            "crawler.pipelines_ctgov.ValidateTrialPipeline": 200,
-            "crawler.pipelines_ctgov.StoreTrialPipeline": 300,
+            "litwatch.crawler.pipelines_ctgov.NormaliseStudyPipeline": 100,
+            "litwatch.crawler.pipelines_ctgov.ValidateTrialPipeline": 200,
+            "litwatch.crawler.pipelines_ctgov.StoreTrialPipeline": 300,
         },
         # Study items must reach the store in the order the spider yields them, so that a
         # topic's "done" marker is stored after all of its studies (pipelines are sync).
@@ -55,9 +55,9 @@ class CtgovSpider(LitwatchSpider):
 
     def _state(self):
         """Watermarks, followed trials and quarantined studies, read once at the start."""
-        from db import open_db
-        from db.crawl_state import get_watermark
-        from db.trials import followed_nct_ids
+        from litwatch.db import open_db
+        from litwatch.db.crawl_state import get_watermark
+        from litwatch.db.trials import followed_nct_ids
 
         db = open_db(self.lw_settings.db_path)
         try:

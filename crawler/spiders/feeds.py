@@ -25,10 +25,11 @@ from collections import defaultdict
 
 import scrapy
 
-from crawler.base import LitwatchSpider
-from crawler.feed_parse import items_for_topic, parse_feed
-from crawler.middlewares import RetriesExhausted
-from db.feeds import GONE_RECHECK_DAYS, feed_states, topics_signature
+from litwatch.crawler.base import LitwatchSpider
+from litwatch.crawler.feed_parse import items_for_topic, parse_feed
+from litwatch.crawler.middlewares import RetriesExhausted
+from litwatch.db.feeds import GONE_RECHECK_DAYS, feed_states, topics_signature
+from litwatch.vocab.times import parse_timestamp
 
 GONE_STATUSES = (404, 410)
 # Feeds are asked once per crawl each, one at a time per host; a second between requests
@@ -44,8 +45,8 @@ class FeedsSpider(LitwatchSpider):
     source = "feeds"
     custom_settings = {
         "ITEM_PIPELINES": {
-            "crawler.pipelines_feeds.ValidateFeedItemsPipeline": 200,
-            "crawler.pipelines_feeds.StoreFeedFetchPipeline": 300,
+            "litwatch.crawler.pipelines_feeds.ValidateFeedItemsPipeline": 200,
+            "litwatch.crawler.pipelines_feeds.StoreFeedFetchPipeline": 300,
         },
         "DOWNLOAD_DELAY": float(os.environ.get("LITWATCH_FEEDS_DELAY", DEFAULT_DELAY_S)),
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
@@ -60,7 +61,7 @@ class FeedsSpider(LitwatchSpider):
         return dict(by_url)
 
     def _stored_states(self) -> dict[str, dict]:
-        from db import open_db
+        from litwatch.db import open_db
 
         db = open_db(self.lw_settings.db_path)
         try:
@@ -71,7 +72,7 @@ class FeedsSpider(LitwatchSpider):
     def _gone_until(self, state: dict) -> dt.datetime | None:
         if not state.get("gone") or not state.get("gone_at"):
             return None
-        gone_at = dt.datetime.strptime(state["gone_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+        gone_at = parse_timestamp(state["gone_at"])
         return gone_at + dt.timedelta(days=GONE_RECHECK_DAYS)
 
     async def start(self):

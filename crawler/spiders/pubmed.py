@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 import scrapy
 from lxml import etree
 
-from crawler import eutils
-from crawler.base import LitwatchSpider
-from crawler.middlewares import RetriesExhausted, retry_request
-from crawler.pubmed_parse import parse_pubmed
+from litwatch.crawler import eutils
+from litwatch.crawler.base import LitwatchSpider
+from litwatch.crawler.middlewares import RetriesExhausted, retry_request
+from litwatch.crawler.pubmed_parse import parse_pubmed
 
 SOURCE = "pubmed"
 SLOT = "eutils"
@@ -82,10 +82,10 @@ class PubmedSpider(LitwatchSpider):
     source = SOURCE
     custom_settings = {
         "ITEM_PIPELINES": {
-            "crawler.pipelines_pubmed.NormalisePublicationPipeline": 100,
-            "crawler.pipelines_pubmed.ValidatePublicationPipeline": 200,
-            "crawler.pipelines_pubmed.QuarantinePipeline": 300,
-            "crawler.pipelines_pubmed.StorePublicationPipeline": 400,
+            "litwatch.crawler.pipelines_pubmed.NormalisePublicationPipeline": 100,
+            "litwatch.crawler.pipelines_pubmed.ValidatePublicationPipeline": 200,
+            "litwatch.crawler.pipelines_pubmed.QuarantinePipeline": 300,
+            "litwatch.crawler.pipelines_pubmed.StorePublicationPipeline": 400,
         },
         # Items reach the store in the order yielded, so a topic's "done" marker is stored
         # after its records (pipelines are synchronous).
@@ -107,7 +107,7 @@ class PubmedSpider(LitwatchSpider):
 
     # --------------------------------------------------------------- start
     def _open_db(self):
-        from db import open_db
+        from litwatch.db import open_db
 
         return open_db(self.lw_settings.db_path)
 
@@ -122,9 +122,9 @@ class PubmedSpider(LitwatchSpider):
         return default, True
 
     async def start(self):
-        from db.crawl_state import get_state
-        from db.publications import queue_pending
-        from db.trials import followed_nct_ids
+        from litwatch.db.crawl_state import get_state
+        from litwatch.db.publications import queue_pending
+        from litwatch.db.trials import followed_nct_ids
 
         if not self.lw_settings.ncbi_email:
             self.logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact address")
@@ -201,7 +201,7 @@ class PubmedSpider(LitwatchSpider):
             yield self._request(run, call, self.parse_efetch, f"efetch of {len(batch)} PMIDs", lw_pmids=batch, lw_purpose=purpose)
 
     def _known(self, pmids) -> set[str]:
-        from db.publications import known_pmids
+        from litwatch.db.publications import known_pmids
 
         return known_pmids(self.db, pmids)
 

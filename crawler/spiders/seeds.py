@@ -22,11 +22,11 @@ from urllib.parse import urlencode
 
 import scrapy
 
-from crawler import eutils
-from crawler.base import LitwatchSpider
-from crawler.middlewares import RetriesExhausted, retry_request
-from crawler.seed_extract import extract_citations, pii_compact, pii_punctuated
 from litwatch.config import TOOL_NAME
+from litwatch.crawler import eutils
+from litwatch.crawler.base import LitwatchSpider
+from litwatch.crawler.middlewares import RetriesExhausted, retry_request
+from litwatch.crawler.seed_extract import extract_citations, pii_compact, pii_punctuated
 
 # The PMC id converter takes at most 200 ids of one type per call (NCBI's documentation).
 IDCONV_BATCH = 200
@@ -56,7 +56,7 @@ class SeedsSpider(LitwatchSpider):
     name = "seeds"
     source = "seeds"
     custom_settings = {
-        "ITEM_PIPELINES": {"crawler.pipelines_seeds.StoreCitationsPipeline": 300},
+        "ITEM_PIPELINES": {"litwatch.crawler.pipelines_seeds.StoreCitationsPipeline": 300},
         "CONCURRENT_ITEMS": 1,  # citations are stored before their resolutions
     }
 
@@ -93,8 +93,8 @@ class SeedsSpider(LitwatchSpider):
         return texts, present
 
     def _resolved_before(self) -> dict:
-        from db import open_db
-        from db.citations import resolved_map
+        from litwatch.db import open_db
+        from litwatch.db.citations import resolved_map
 
         db = open_db(self.lw_settings.db_path)
         try:

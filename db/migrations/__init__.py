@@ -12,7 +12,7 @@ import datetime as dt
 
 import sqlite_utils
 
-from db.migrations import core, digest, feeds, publications, seeds, trials
+from litwatch.db.migrations import core, digest, feeds, publications, seeds, trials
 
 AREAS = (core, publications, trials, seeds, digest, feeds)
 

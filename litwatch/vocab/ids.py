@@ -1,0 +1,131 @@
+"""Identifiers: one pattern, one normaliser and one URL for each kind litwatch knows.
+
+PMID (PubMed), PMCID (PubMed Central), NCT (ClinicalTrials.gov), DOI, PII (publisher item
+identifier, Elsevier's ``S0165-0327(22)00822-9``) and NBK (NCBI Bookshelf).  Every layer
+that recognises, normalises or links an identifier does it through this module, so a
+stored DOI, a DOI pasted into ``search`` and a DOI found in a feed compare equal.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import quote, unquote
+
+# Whole-value patterns (validation) and in-text patterns (finding).
+PMID_RE = re.compile(r"^[1-9]\d{0,8}$")
+PMCID_RE = re.compile(r"^PMC\d{1,9}$", re.IGNORECASE)
+NCT_RE = re.compile(r"^NCT\d{8}$", re.IGNORECASE)
+NBK_RE = re.compile(r"^NBK\d{1,9}$", re.IGNORECASE)
+DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+
+NCT_IN_TEXT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+DOI_IN_TEXT_RE = re.compile(r"\b(10\.\d{4,9}/[-._;()/:a-zA-Z0-9<>\[\]]+)")
+_DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
+# bioRxiv/medRxiv version suffixes: 10.1101/2024.01.02.123456v2 is the same preprint as ...456.
+_PREPRINT_VERSION_RE = re.compile(r"^(10\.1101/\d[\d.]*\d)v\d+(?:\.[a-z-]+)*$")
+# A journal link may go on past the DOI: ".../doi/full/10.1002/x.123/abstract".
+_DOI_LINK_TAILS = ("/abstract", "/full", "/pdf", "/epdf", "/fulltext", "/html", "/meta")
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
+PMC_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{}/"
+DOI_URL = "https://doi.org/{}"
+CTGOV_URL = "https://clinicaltrials.gov/study/{}"
+BOOKSHELF_URL = "https://www.ncbi.nlm.nih.gov/books/{}/"
+
+
+def normalise_nct(value: str | None) -> str | None:
+    """``nct03395314`` -> ``NCT03395314``; None when it is not an NCT number."""
+    value = (value or "").strip().upper()
+    return value if NCT_RE.match(value) else None
+
+
+def normalise_pmid(value: str | None) -> str | None:
+    """``" 38011560 "`` -> ``"38011560"``; ``PMID: 38011560`` too; None otherwise."""
+    value = (value or "").strip()
+    value = re.sub(r"^(?:PMID:?\s*)", "", value, flags=re.IGNORECASE)
+    return value if PMID_RE.match(value) else None
+
+
+def normalise_pmcid(value: str | None) -> str | None:
+    """``pmc9156400`` or ``9156400`` given as a PMC id -> ``PMC9156400``."""
+    value = (value or "").strip().upper()
+    if value.isdigit():
+        value = "PMC" + value
+    return value if PMCID_RE.match(value) else None
+
+
+def normalise_nbk(value: str | None) -> str | None:
+    value = (value or "").strip().upper()
+    return value if NBK_RE.match(value) else None
+
+
+def normalise_doi(value: str | None) -> str | None:
+    """Any spelling of a DOI -> its lower-case bare form, or None.
+
+    ``doi:10.1101/X``, ``https://doi.org/10.1101/Xv2``, ``10.1002/x.123/abstract`` (a
+    journal link) all reduce to the DOI itself; DOIs are case-insensitive, so the stored
+    and compared form is lower case.  A bioRxiv/medRxiv version suffix is dropped so every
+    version of a preprint is one record.
+    """
+    if not value:
+        return None
+    match = DOI_IN_TEXT_RE.search(unquote(html.unescape(_DOI_PREFIX_RE.sub("", value.strip()))))
+    if not match:
+        return None
+    doi = match.group(1).rstrip(".,;:)]>").lower()
+    for tail in _DOI_LINK_TAILS:
+        if doi.endswith(tail):
+            doi = doi[: -len(tail)]
+    version = _PREPRINT_VERSION_RE.match(doi)
+    return version.group(1) if version else doi
+
+
+def pii_compact(pii: str) -> str:
+    """``S0165-0327(22)00822-9`` -> ``S0165032722008229`` (the form in ScienceDirect URLs)."""
+    return re.sub(r"[^0-9A-Za-z]", "", pii).upper()
+
+
+def pii_punctuated(pii: str) -> str | None:
+    """``S0165032722008229`` -> ``S0165-0327(22)00822-9``; None when it has another shape."""
+    compact = pii_compact(pii)
+    m = re.match(r"^S(\d{4})(\d{3}[\dX])(\d{2})(\d{5})(\d|X)$", compact)
+    if not m:
+        return None
+    return f"S{m.group(1)}-{m.group(2)}({m.group(3)}){m.group(4)}-{m.group(5)}"
+
+
+def identify(value: str) -> tuple[str, str] | None:
+    """(kind, normalised) for what a user typed or pasted: pmid, pmcid, nct, nbk or doi."""
+    for kind, norm in (("nct", normalise_nct), ("pmcid", normalise_pmcid_strict),
+                       ("nbk", normalise_nbk), ("pmid", normalise_pmid), ("doi", normalise_doi)):
+        found = norm(value)
+        if found:
+            return kind, found
+    return None
+
+
+def normalise_pmcid_strict(value: str | None) -> str | None:
+    """A PMC id only when written with its ``PMC`` prefix (a bare number is a PMID)."""
+    value = (value or "").strip().upper()
+    return value if PMCID_RE.match(value) else None
+
+
+def pubmed_url(pmid: str) -> str:
+    return PUBMED_URL.format(pmid)
+
+
+def pmc_url(pmcid: str) -> str:
+    return PMC_URL.format(pmcid.upper())
+
+
+def doi_url(doi: str) -> str:
+    return DOI_URL.format(quote(doi, safe="/:;()._-<>[]"))
+
+
+def ctgov_url(nct_id: str) -> str:
+    return CTGOV_URL.format(nct_id.upper())
+
+
+def bookshelf_url(nbk: str) -> str:
+    return BOOKSHELF_URL.format(nbk.upper())

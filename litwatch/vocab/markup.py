@@ -1,0 +1,36 @@
+"""Markup: the one allow-list of inline tags and the one fragment-to-text function.
+
+Titles and abstracts are stored as HTML fragments: text escaped (``5 &lt; 6``), with only
+the inline tags below kept, bare (no attributes).  The parser writes them, the digest
+re-emits them, exports and the terminal turn them back into text: all from this list.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+# Italics (species, gene names), bold, underline, sub/superscripts (chemistry, units).
+INLINE_TAGS = ("i", "b", "u", "sub", "sup")
+# Spellings other sources use for the same thing, mapped onto the list above.
+INLINE_ALIASES = {"em": "i", "strong": "b"}
+
+_ANY_TAG_RE = re.compile(r"<[^>]+>")
+_SUB_RE = re.compile(r"<sub>(.*?)</sub>", re.S)
+_SUP_RE = re.compile(r"<sup>(.*?)</sup>", re.S)
+_WS_RE = re.compile(r"\s+")
+
+
+def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
+    """A stored fragment as plain text: tags dropped, entities decoded, spaces folded.
+
+    With ``scripts``, sub/superscripts keep their meaning as ``CO_2`` / ``x^2`` (for the
+    terminal, where there is no markup); otherwise their text is simply inlined.
+    """
+    if not fragment:
+        return ""
+    text = fragment
+    if scripts:
+        text = _SUB_RE.sub(lambda m: "_" + m.group(1) if len(m.group(1)) == 1 else f"_({m.group(1)})", text)
+        text = _SUP_RE.sub(lambda m: "^" + m.group(1) if len(m.group(1)) == 1 else f"^({m.group(1)})", text)
+    return _WS_RE.sub(" ", html.unescape(_ANY_TAG_RE.sub("", text))).strip()
