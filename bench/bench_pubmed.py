@@ -3,7 +3,7 @@
     python bench/bench_pubmed.py                  # 2,000 and 8,000 records (~1 min)
     python bench/bench_pubmed.py --sizes 2000 8000 32000
 
-For each size it builds one large efetch answer from the recorded ones (tests/fixtures/
+For each size it builds one large efetch answer from the recorded ones (litwatch/fakes/recordings/
 pubmed: each record copied with a fresh PMID, DOCTYPE kept so Bio.Entrez can read it) and
 measures, each in a fresh subprocess so peak memory (``ru_maxrss``) belongs to that run,
 and the fastest of ``--repeat`` (2) runs counts:
@@ -33,7 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-FIXTURES = ROOT / "tests" / "fixtures" / "pubmed"
+from litwatch.fakes import RECORDINGS  # noqa: E402
+
+FIXTURES = RECORDINGS / "pubmed"
 HEAD = (
     b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
     b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'

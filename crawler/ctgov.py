@@ -2,7 +2,7 @@
 
 Pure functions, no I/O: the spider (``crawler.spiders.ctgov``) sends what is built here and
 the pipelines store what ``normalise_study`` returns.  Every parameter name used here is in
-the official OpenAPI description (tests/fixtures/ctgov/ctg-oas-v2.yaml); a test checks it,
+the official OpenAPI description (litwatch/fakes/recordings/ctgov/ctg-oas-v2.yaml); a test checks it,
 because the service answers an unknown parameter with HTTP 400.
 """
 

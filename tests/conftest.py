@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from litwatch.fakes import RECORDINGS as FIXTURES
+
 PUBMED_FIXTURES = FIXTURES / "pubmed"
 CTGOV_FIXTURES = FIXTURES / "ctgov"
 RSS_FIXTURES = FIXTURES / "rss"

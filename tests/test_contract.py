@@ -23,8 +23,9 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT
-from fakes.world import NCT, RESULTS_PMID, changed_study, start_seed_world
 from smtp_support import Sink, smtp_server
+
+from litwatch.fakes.world import NCT, RESULTS_PMID, changed_study, start_seed_world
 
 KNOWN_PMID = "38011560"  # a recording: DOI and PMC id below
 KNOWN_DOI = "10.1073/pnas.2305772120"

@@ -12,13 +12,13 @@ import datetime as dt
 import json
 
 import pytest
-from fakes.ctgov import FakeCtgov, ketamine_bpd_study
 
 from litwatch.cli import main as litwatch_main
 from litwatch.config import load_settings
 from litwatch.crawler.run import crawl_one
 from litwatch.db import open_db
 from litwatch.db.crawl_state import get_watermark
+from litwatch.fakes.ctgov import FakeCtgov, ketamine_bpd_study
 
 FOLLOWED = "NCT03395314"
 WATCHLIST = f"""

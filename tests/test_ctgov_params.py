@@ -2,7 +2,7 @@
 
 The real service answers an unknown parameter with HTTP 400, so a misspelt name would fail
 every crawl; this checks the names (and the values' types and enums) against the OpenAPI
-description stored in tests/fixtures/ctgov/ctg-oas-v2.yaml.
+description stored in litwatch/fakes/recordings/ctgov/ctg-oas-v2.yaml.
 """
 
 from __future__ import annotations

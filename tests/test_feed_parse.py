@@ -4,7 +4,6 @@ keys, kinds, DOIs/PMIDs/NCT numbers and the topic keyword filter."""
 from __future__ import annotations
 
 import pytest
-from fakes.feeds import atom, fixture_bytes, fixture_items, malformed, rss1, rss2
 
 from litwatch.crawler.feed_parse import (
     feed_kind,
@@ -17,6 +16,7 @@ from litwatch.crawler.feed_parse import (
     normalise_title,
     parse_feed,
 )
+from litwatch.fakes.feeds import atom, fixture_bytes, fixture_items, malformed, rss1, rss2
 
 CT_URL = "http://127.0.0.1:1/ct.xml"  # a mirror: the kind comes from the channel link
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 from conftest import PROJECT_ROOT
-from fakes.feeds import FakeFeedServer, atom, fixture_bytes, malformed, rss1
+
+from litwatch.fakes.feeds import FakeFeedServer, atom, fixture_bytes, malformed, rss1
 
 STORED_DOI = "10.1016/j.jad.2024.01.001"
 STORED_PMID = "38000001"

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT_ROOT
-from fakes.eutils import FakeEutils
+
+from litwatch.fakes.eutils import FakeEutils
 
 API_KEY = "SECRET-ncbi-key-7f3a9c"
 DEP_TERM = "ketamine[tiab] AND depress*[tiab]"

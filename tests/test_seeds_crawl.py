@@ -14,15 +14,15 @@ import shutil
 
 import pytest
 from conftest import PROJECT_ROOT
-from fakes.ctgov import FakeCtgov, ketamine_bpd_study
-from fakes.eutils import FakeEutils
-from fakes.idconv import FakeIdconv
 from lxml import etree
 
 from litwatch.cli import main as litwatch_main
 from litwatch.config import load_settings
 from litwatch.crawler.run import crawl_one
 from litwatch.db import open_db
+from litwatch.fakes.ctgov import FakeCtgov, ketamine_bpd_study
+from litwatch.fakes.eutils import FakeEutils
+from litwatch.fakes.idconv import FakeIdconv
 
 SEED = "004_d9bf24e30c0d9d9e.txt"
 PII_PMID = "35780001"  # made-up PMIDs of papers derived from a recording

@@ -6,7 +6,7 @@ In another terminal, export what it printed and use litwatch as usual::
 
     litwatch crawl && litwatch trials && litwatch show NCT03395314 && litwatch digest --out preview/
 
-The fakes serve the real recordings in tests/fixtures (every PubMed record matches every
+The fakes serve the real recordings in litwatch/fakes/recordings (every PubMed record matches every
 query: the fake does not evaluate PubMed syntax), plus the papers the seed documents cite,
 derived from a recording, and a study for NCT03395314 derived from a recorded one.  Type
 ``change`` and Enter to replace NCT03395314 by a changed version (RECRUITING -> TERMINATED,
@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 
-from fakes.world import NCT, changed_study, start_seed_world  # noqa: E402
+
+from litwatch.fakes.world import NCT, changed_study, start_seed_world  # noqa: E402
 
 
 def main() -> int:

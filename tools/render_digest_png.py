@@ -22,11 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
 from litwatch.config import load_settings, load_watchlist  # noqa: E402
 from litwatch.db import open_db  # noqa: E402
 from litwatch.digest.demo import build_demo  # noqa: E402
 from litwatch.digest.pipeline import run_digest  # noqa: E402
+from litwatch.fakes import RECORDINGS  # noqa: E402
 
 # Wide enough for the 680 px mail column plus margins; tall enough for the whole demo.
 WINDOW = "1000,4600"
@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
             now = dt.datetime.now(dt.timezone.utc)
         db = open_db(Path(tmp) / "demo.db")
         if not source_db:
-            build_demo(db, ROOT / "tests" / "fixtures", now)
+            build_demo(db, RECORDINGS, now)
         settings = load_settings({"LITWATCH_DB": str(Path(tmp) / "demo.db")})
         outcome = run_digest(db, settings, load_watchlist(ROOT / "seeds" / "watchlist.toml"), out_dir=out, clock=lambda: now)
         html = next(p for p in outcome.preview_paths.values() if p.suffix == ".html")

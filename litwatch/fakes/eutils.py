@@ -68,9 +68,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from lxml import etree
 
-from fakes.server import LoopbackServer
+from litwatch.fakes.server import LoopbackServer
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "pubmed"
+FIXTURES = Path(__file__).resolve().parent / "recordings" / "pubmed"
 
 ESEARCH_DOCTYPE = (
     b'<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '

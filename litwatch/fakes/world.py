@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from lxml import etree
 
-from fakes.ctgov import FakeCtgov, ketamine_bpd_study
-from fakes.eutils import FakeEutils
-from fakes.idconv import FakeIdconv
+from litwatch.fakes.ctgov import FakeCtgov, ketamine_bpd_study
+from litwatch.fakes.eutils import FakeEutils
+from litwatch.fakes.idconv import FakeIdconv
 
 SOURCE_PMID = "38011560"  # the recording the cited papers are derived from
 PII_PMID = "35780001"  # made-up PMIDs of the papers the seed documents cite

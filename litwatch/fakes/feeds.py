@@ -8,7 +8,7 @@ any status a test asks for (404, 410, 500), and a body cut short.  ``log`` recor
 request.
 
 The variants (Atom, RSS 1.0, a malformed feed, a medRxiv-like preprint feed, a journal
-feed) are built from the items of tests/fixtures/rss/, so they carry real titles, links
+feed) are built from the items of litwatch/fakes/recordings/rss/, so they carry real titles, links
 and dates; tests add DOIs and keywords where they need them.
 """
 
@@ -23,9 +23,9 @@ from html import escape
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from fakes.server import LoopbackServer
+from litwatch.fakes.server import LoopbackServer
 
-RSS_FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "rss" / "clinicaltrials_gov_classic_rss_2016-06-30.xml"
+RSS_FIXTURE = Path(__file__).resolve().parent / "recordings" / "rss" / "clinicaltrials_gov_classic_rss_2016-06-30.xml"
 LAST_MODIFIED = "Thu, 30 Jun 2016 13:46:54 GMT"
 
 

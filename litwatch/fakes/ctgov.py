@@ -9,7 +9,7 @@ on it:
   area), ``filter.ids``, ``filter.advanced`` (only ``AREA[LastUpdatePostDate]RANGE[a,b]``),
   ``pageSize`` (capped by ``max_page_size``), ``pageToken`` (later pages must repeat the
   first page's parameters), ``countTotal``, ``format``; a parameter that is not in the
-  official spec (tests/fixtures/ctgov/ctg-oas-v2.yaml) is refused with 400 and a plain-text
+  official spec (litwatch/fakes/recordings/ctgov/ctg-oas-v2.yaml) is refused with 400 and a plain-text
   message, as the real service does;
 - ``GET /api/v2/studies/{nct}``: 200 or 404; ``GET /api/v2/version``.
 
@@ -31,9 +31,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from fakes.server import LoopbackServer
+from litwatch.fakes.server import LoopbackServer
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ctgov"
+FIXTURES = Path(__file__).resolve().parent / "recordings" / "ctgov"
 SPEC = FIXTURES / "ctg-oas-v2.yaml"
 PREFIX = "/api/v2"
 RANGE_RE = re.compile(r"^AREA\[LastUpdatePostDate\]RANGE\[([^,\]]+),([^\]]+)\]$")

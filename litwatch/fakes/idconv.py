@@ -16,7 +16,7 @@ import json
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
-from fakes.server import LoopbackServer
+from litwatch.fakes.server import LoopbackServer
 
 PATH = "/tools/idconv/api/v1/articles/"
 MAX_IDS = 200
