@@ -32,6 +32,23 @@ PMC_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{}/"
 DOI_URL = "https://doi.org/{}"
 CTGOV_URL = "https://clinicaltrials.gov/study/{}"
 BOOKSHELF_URL = "https://www.ncbi.nlm.nih.gov/books/{}/"
+ISRCTN_URL = "https://www.isrctn.com/{}"
+# The WHO ICTRP search portal resolves the ids of every primary registry.
+ICTRP_URL = "https://trialsearch.who.int/Trial2.aspx?TrialID={}"
+
+# Trial registration numbers as abstracts write them (ClinicalTrials.gov, ISRCTN, ANZCTR,
+# EU CTR, German, Chinese, Indian, Japanese, Dutch, Cuban, Iranian, Pan-African, Korean).
+# Group ``prefix`` + ``number`` lets a spaced or hyphenated spelling ("NCT 01234567")
+# and ANZCTR's "ANZCTRN" slip be normalised by ``normalise_registration``.
+REGISTRATION_IN_TEXT_RE = re.compile(
+    r"\b(?:(?P<prefix>NCT|ISRCTN|A(?:NZ)?CTRN|DRKS|UMIN|RPCEC|NTR|PACTR|KCT|IRCT|ChiCTR|CTRI)"
+    r"(?:[\s:#-]{0,2})(?P<number>(?<=CTRI)/?\d{4}/\d{2,3}/\d{6}|(?<=ChiCTR)-?[A-Z]{0,3}-?\d{6,12}|\d{6,15}(?:N\d+)?)"
+    r"|EudraCT(?:\s*(?:No\.?|number|#)?)?\s*:?\s*(?P<eudract>\d{4}-\d{6}-\d{2}))\b",
+    re.IGNORECASE,
+)
+# Digits each registry's numbers have (a longer or shorter run is something else).
+_REGISTRY_DIGITS = {"NCT": (8,), "ISRCTN": (8,), "ACTRN": (14,), "DRKS": (8,), "UMIN": (9,),
+                    "RPCEC": (8,), "PACTR": (15,), "KCT": (7,)}
 
 
 def normalise_nct(value: str | None) -> str | None:
@@ -121,6 +138,37 @@ def pmc_url(pmcid: str) -> str:
 
 def doi_url(doi: str) -> str:
     return DOI_URL.format(quote(doi, safe="/:;()._-<>[]"))
+
+
+def normalise_registration(prefix: str, number: str) -> str | None:
+    """A registry prefix and number as found in text -> the registry's own spelling.
+
+    ``("nct", "01234567")`` -> ``NCT01234567``; ``("ANZCTRN", "12609000106235")`` ->
+    ``ACTRN12609000106235`` (ANZCTR's numbers are ACTRN + 14 digits); a number of the
+    wrong length for its registry -> None.
+    """
+    prefix = prefix.upper()
+    if prefix in ("ANZCTRN", "ACTRN"):
+        prefix = "ACTRN"
+    elif prefix == "CHICTR":
+        return "ChiCTR" + number.upper() if re.search(r"\d{6}", number) else None
+    elif prefix == "EUDRACT":
+        return "EudraCT " + number
+    digits = re.sub(r"\D", "", number)
+    if prefix in _REGISTRY_DIGITS and len(digits) not in _REGISTRY_DIGITS[prefix]:
+        return None
+    if prefix == "CTRI":
+        return "CTRI/" + number.lstrip("/")
+    return prefix + number.upper()
+
+
+def registration_url(registration: str) -> str:
+    """ClinicalTrials.gov or ISRCTN for their own ids; the WHO portal for every other registry."""
+    if NCT_RE.match(registration):
+        return ctgov_url(registration)
+    if registration.upper().startswith("ISRCTN"):
+        return ISRCTN_URL.format(registration.upper())
+    return ICTRP_URL.format(quote(registration, safe=""))
 
 
 def ctgov_url(nct_id: str) -> str:
