@@ -86,6 +86,10 @@ def show(ctx, ident, as_json):
     if record is None:
         raise LitwatchError(f"{ident}: not in the store ({ctx.settings.db_path}); try litwatch search, or crawl first")
     if as_json:
+        if record.get("kind") == "publication":  # beyond the contract: key facts with their evidence
+            from litwatch.text_publications import key_facts
+
+            record = {**record, "key_facts": key_facts(record)}
         _dump(record)
     else:
         click.echo(format_record(record))

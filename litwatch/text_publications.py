@@ -12,6 +12,8 @@ import re
 import shutil
 import textwrap
 
+from litwatch.signals.keyfacts import extract, summary_line
+
 _SUB_RE = re.compile(r"<sub>(.*?)</sub>", re.S)
 _SUP_RE = re.compile(r"<sup>(.*?)</sup>", re.S)
 _TAG_RE = re.compile(r"<[^>]+>")
@@ -25,6 +27,11 @@ def plain(fragment: str | None) -> str:
     text = _SUB_RE.sub(lambda m: "_" + m.group(1) if len(m.group(1)) == 1 else f"_({m.group(1)})", fragment)
     text = _SUP_RE.sub(lambda m: "^" + m.group(1) if len(m.group(1)) == 1 else f"^({m.group(1)})", text)
     return html.unescape(_TAG_RE.sub("", text))
+
+
+def key_facts(pub: dict) -> dict:
+    """``show --json``'s ``key_facts``: each fact with the words it came from (signals.keyfacts)."""
+    return extract(pub.get("title"), pub.get("abstract"), pub.get("publication_types") or ()).as_dict()
 
 
 def _width() -> int:
@@ -51,6 +58,7 @@ def format_publication(pub: dict) -> str:
         ("PMID", pub.get("pmid")),
         ("Entered", pub.get("entrez_date")),
         ("Types", ", ".join(pub.get("publication_types") or [])),
+        ("Facts", summary_line(extract(pub.get("title"), pub.get("abstract"), pub.get("publication_types") or ()))),
         ("DOI", pub.get("doi")),
         ("PMC", pub.get("pmcid")),
         ("Topics", ", ".join(pub.get("topics") or [])),

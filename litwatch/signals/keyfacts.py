@@ -118,11 +118,15 @@ class _Text:
         self.joined = self.title + "\n" + self.abstract
         self._split = len(self.title) + 1
 
-    def evidence(self, start: int, end: int, text: str | None = None) -> Evidence:
-        words = text if text is not None else self.joined[start:end]
+    def evidence(self, start: int, end: int) -> Evidence:
+        """The words at ``start:end`` (trimmed), with offsets into the field they are in."""
+        words = self.joined[start:end]
+        start += len(words) - len(words.lstrip())
+        end -= len(words) - len(words.rstrip())
         if start < self._split:
-            return Evidence(words.strip(), "title", start, min(end, len(self.title)))
-        return Evidence(words.strip(), "abstract", start - self._split, end - self._split)
+            end = min(end, len(self.title))
+            return Evidence(self.joined[start:end], "title", start, end)
+        return Evidence(self.joined[start:end], "abstract", start - self._split, end - self._split)
 
     def sentence(self, pos: int) -> tuple[int, int]:
         """Bounds of the sentence around ``pos`` (a full stop or a newline ends one)."""
@@ -358,8 +362,9 @@ def _sample_size(text: _Text) -> Fact | None:
 
 
 _INCLUDED = _rx(r"(?<![\w.=/-])(?P<num>" + NUMBER + r")\s+(?:\w+\s+){0,3}?(?:studies|trials|RCTs|articles|papers|reports|cohorts)"
-                r"\s+(?:\w+\s+){0,4}?(?:were|was|met|are)\s+(?:\w+\s+){0,1}?(?:included|eligible|identified|selected|analy[sz]ed)"
-                r"|\b(?:included|identified|yielded|comprised|involving|of|from)\s+(?P<num2>" + NUMBER + r")\s+(?:\w+\s+){0,3}?"
+                r"\s+(?:[^\s.;]+\s+){0,6}?(?:(?:were|was|are)\s+(?:\w+\s+){0,1}?(?:included|eligible|selected|analy[sz]ed)"
+                r"|met\s+(?:the\s+|our\s+)?(?:inclusion|eligibility|selection))"
+                r"|\b(?:we\s+included|included|including|comprising|pooled|(?:analysis|review)\s+of)\s+(?P<num2>" + NUMBER + r")\s+(?:\w+\s+){0,3}?"
                 r"(?:studies|trials|RCTs|articles|papers|reports|cohorts)\b")
 
 
