@@ -290,7 +290,8 @@ PEOPLE = (r"(?:patients|subjects|participants|children|adults|adolescents|infant
           r"|nurses|workers|residents|athletes|pregnancies|eyes|respondents|users|drinkers|survivors|recipients"
           r"|pairs|dyads)")
 _COUNT = _rx(r"(?<![\w.=/-])(?P<num>" + NUMBER + r")(?P<mid>(?:\s+(?![\d(])[\w'/-]+){0,5}?)\s+" + PEOPLE + r"\b")
-_BARE_RANDOMISED = _rx(r"(?<![\w.=/-])(?P<num>" + NUMBER + r")\s+(?:were|was)\s+" + RANDOM)
+_BARE_RANDOMISED = _rx(r"(?<![\w.=/-])(?P<num>" + NUMBER + r")\s+(?:were|was)\s+" + RANDOM
+                      + r"|\(\s*(?P<num2>\d+)\s+randomi[sz]ed\s*\)")
 _N_EQUALS = _rx(r"\b(?:randomi[sz]ed|controlled)\s+(?:\w+\s+){0,2}?(?:trial|study)\s*\(\s*n\s*=\s*(?P<num>\d+)\s*\)")
 _AFTER_RANDOM = _rx(r"^[^.;]{0,90}?\b(?:" + RANDOM + r"|randomised|randomized)")
 _BEFORE_RANDOM = _rx(r"(?:we\s+randomi[sz]ed|randomi[sz]ing|random(?:ly)?\s+(?:assigned|allocated)|randomi[sz]ed|randomly\s+divided)\s+(?:\w+\s+){0,1}$")
@@ -300,17 +301,19 @@ _AFTER_ENROL = _rx(r"^[^.;]{0,120}?\b(?:were|was)\s+(?:\w+\s+){0,2}?(?:enrolled|
 _BEFORE_ENROL = _rx(r"(?:sample\s+(?:comprised|consisted\s+of|of)|participants\s+were"
                     r"|(?:study|trial)\s+(?:included|comprised|enrolled|involved|involving|recruited)"
                     r"|we\s+(?:\w+ly\s+)?(?:included|enrolled|recruited|studied|evaluated|assessed|investigated|examined|followed)"
-                    r"|(?:enrolled|recruited|included|involving|comprising|studied\s+in|(?:study|trial)\s+(?:of|in))"
+                    r"|(?:enrolled|recruited|included|including|involving|comprising|studied\s+in|(?:study|trial)\s+(?:of|in))"
                     r"|(?:was|were)\s+(?:carried\s+out|conducted|performed|studied|investigated|determined|evaluated)\s+in)\s+(?:\w+\s+){0,1}$")
 _NOT_TOTAL_AFTER = _rx(r"^\s*(?:\(\s*\d+(?:\.\d+)?\s*%|%|of\s+(?:the|whom|these|them))")
 # "47 were randomised to A and 45 to B", "31 men exercised and 29 served as controls": a group, not the total.
 _GROUP_SPLIT = _rx(r"^[^.;]{0,100}?\b(?:and|while|whereas)\s+(?:" + NUMBER + r")\s+(?:\w+\s+){0,3}?(?:to|in|on|with|served|were|received|as)\b")
 # "61 inpatients ... were included in this study and 30 were treated with ...": included is the total.
 _ENROLLED = _rx(r"^[^.;]{0,120}?\b(?:were|was)\s+(?:\w+\s+){0,2}?(?:enrolled|entered|included|recruited)\b")
+# A count followed, before its verb, by another: one part of a list ("25 patients and 15 controls").
+_LISTED = _rx(r"\b(?:and|as\s+well\s+as|plus)\s+(?:" + NUMBER + r")\b")
 # Structured abstracts' section labels that introduce the sample ("PATIENTS 99 patients with ...").
 _SAMPLE_LABEL = re.compile(r"\b(?:PATIENTS|PARTICIPANTS|SUBJECTS|POPULATION|SAMPLE|SETTING AND PARTICIPANTS)(?: AND METHODS)?:?\s+$")
-_PARENS = re.compile(r"\([^()]*\)")
-_NOT_TOTAL_BEFORE = _rx(r"(?:(?<!total )(?<!out )\bof|\bthe|\bthese|\bboth|\bremaining|\bfirst|\blast|\bother|\band|\bversus|\bvs\.?|\bin\s+each|n\s*=|\()\s*$")
+_PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_NOT_TOTAL_BEFORE = _rx(r"(?:(?<!total )(?<!out )(?<!study )(?<!trial )\bof|\bthe|\bthese|\bboth|\bremaining|\bfirst|\blast|\bother|\band|\bas\s+well\s+as|\bplus|\bversus|\bvs\.?|\bin\s+each|n\s*=|\()\s*$")
 
 
 def _sample_size(text: _Text) -> Fact | None:
@@ -328,9 +331,10 @@ def _sample_size(text: _Text) -> Fact | None:
         best = (0, m.start(), m.end(), int(m.group("num")), m.start("num"))
     candidates = [(m, "count") for m in _COUNT.finditer(s)] + [(m, "bare") for m in _BARE_RANDOMISED.finditer(s)]
     for m, kind in candidates:
-        value = parse_number(m.group("num"))
+        value = parse_number(m.group("num") or m.group("num2"))
         if not value or value < 2:
             continue
+        num_start = m.start("num") if m.group("num") else m.start("num2")
         before = s[max(0, m.start() - 40):m.start()]
         after = s[m.end():m.end() + 200]
         if _NOT_TOTAL_AFTER.search(after) or _NOT_TOTAL_BEFORE.search(before):
@@ -339,8 +343,12 @@ def _sample_size(text: _Text) -> Fact | None:
             after = _PARENS.sub("", after)
         if not _ENROLLED.search(after) and _GROUP_SPLIT.search(after):
             continue
+        verb = re.search(r"\b(?:were|was|underwent|participated|took\s+part)\b|[.;]", after)
+        if kind == "count" and _LISTED.search(after[:verb.start()] if verb else after):
+            continue  # "25 patients and 15 healthy controls were recruited": one of the groups
         mid = m.groupdict().get("mid") or ""
-        if re.search(r"\b(?:of|in|with|and|per|from|to|mg|ml|kg|years?|weeks?|days?|months?)\b", mid, re.IGNORECASE):
+        if re.search(r"\b(?:of|in|with|and|per|from|to|at|for|by|on|than|mg|ml|kg|years?|weeks?|days?|months?)\b|\d",
+                     mid, re.IGNORECASE):
             continue
         if kind == "bare" or _AFTER_RANDOM.search(after) or _BEFORE_RANDOM.search(before):
             tier = 1
@@ -349,7 +357,7 @@ def _sample_size(text: _Text) -> Fact | None:
             tier = 2
         else:
             continue
-        key = (tier, m.start(), m.end(), value, m.start("num"))
+        key = (tier, m.start(), m.end(), value, num_start)
         if best is None or key[:2] < best[:2]:
             best = key
     if best is None:
