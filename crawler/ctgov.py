@@ -11,31 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from urllib.parse import urlencode
 
 from litwatch.config import Topic
+from litwatch.vocab.ids import normalise_nct, normalise_pmid
+from litwatch.vocab.records import Trial, TrialReference
 
 # The service caps pageSize at 1000; asking for the cap keeps a topic to a handful of
 # requests (the polite rate is ~50 requests a minute).
 PAGE_SIZE = 1000
 
-NCT_RE = re.compile(r"^NCT\d{8}$")
-
-# Fields whose change between two stored versions goes into trial_history, in the order a
-# reader wants them.  "references" is special: only newly added PMIDs count.
-HISTORY_FIELDS = (
-    "status",
-    "why_stopped",
-    "phases",
-    "enrollment",
-    "enrollment_type",
-    "start_date",
-    "primary_completion_date",
-    "completion_date",
-    "results_first_posted",
-    "has_results",
-)
+# Parts of a served study that say when and how ClinicalTrials.gov served or indexed it,
+# not what the study says: ``derivedSection`` is computed by the service (versionHolder,
+# the date of the data release; MeSH browse trees; model predictions; submission
+# tracking).  They change without the study changing, so the content hash leaves them out.
+SERVING_METADATA = ("derivedSection",)
 
 # Reference types in the order a reader wants the linked papers: the trial's own results
 # first, then papers derived from it, then background reading.
@@ -72,11 +62,6 @@ def study_url(base_url: str, nct_id: str) -> str:
     return f"{base_url}studies/{nct_id}?{urlencode({'format': 'json'})}"
 
 
-def study_page_url(nct_id: str) -> str:
-    """The human page of a study (CONTRACT's ``url``)."""
-    return f"https://clinicaltrials.gov/study/{nct_id}"
-
-
 def _get(obj: dict | None, *path: str):
     for key in path:
         if not isinstance(obj, dict):
@@ -103,25 +88,36 @@ def _clean_list(values) -> list[str]:
     return [v.strip() for v in values if isinstance(v, str) and v.strip()]
 
 
-def normalise_references(module: dict | None) -> list[dict]:
-    """referencesModule -> [{pmid, type, citation}] with a PMID, RESULT first."""
+def _retractions(ref: dict) -> list[dict]:
+    out = []
+    for item in ref.get("retractions") or []:
+        if isinstance(item, dict) and (item.get("pmid") or item.get("source")):
+            out.append({"pmid": normalise_pmid(str(item.get("pmid") or "")), "source": item.get("source")})
+    return out
+
+
+def normalise_references(module: dict | None) -> list[TrialReference]:
+    """referencesModule -> references with a PMID, RESULT first, with their retractions."""
     refs = []
     seen = set()
     for ref in (module or {}).get("references") or []:
         if not isinstance(ref, dict):
             continue
-        pmid = str(ref.get("pmid") or "").strip()
-        if not pmid.isdigit() or pmid in seen:
+        pmid = normalise_pmid(str(ref.get("pmid") or ""))
+        if not pmid or pmid in seen:
             continue
         seen.add(pmid)
-        refs.append({"pmid": pmid, "type": (ref.get("type") or "BACKGROUND").upper(), "citation": ref.get("citation")})
-    refs.sort(key=lambda r: REFERENCE_TYPE_ORDER.get(r["type"], len(REFERENCE_TYPE_ORDER)))
+        refs.append(TrialReference(pmid=pmid, type=(ref.get("type") or "BACKGROUND").upper(),
+                                   citation=ref.get("citation"), retractions=_retractions(ref)))
+    refs.sort(key=lambda r: REFERENCE_TYPE_ORDER.get(r.type, len(REFERENCE_TYPE_ORDER)))
     return refs
 
 
 def record_hash(study: dict) -> str:
-    """sha1 of the study's canonical JSON: equal hashes mean nothing changed."""
-    canonical = json.dumps(study, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """sha1 of what the study says (its canonical JSON without SERVING_METADATA): equal
+    hashes mean nothing changed, however often and from which data release it was served."""
+    content = {k: v for k, v in study.items() if k not in SERVING_METADATA}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha1(canonical.encode("utf-8")).hexdigest()
 
 
@@ -129,8 +125,22 @@ class StudyError(ValueError):
     """A study JSON that is not a ClinicalTrials.gov study (no NCT number)."""
 
 
-def normalise_study(study: dict) -> dict:
-    """A v2 study JSON -> the ``trials`` row (CONTRACT's trial fields, lists as lists).
+def _flag(value) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _count(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def normalise_study(study: dict) -> Trial:
+    """A v2 study JSON -> a Trial (with the JSON as ``raw``).
 
     Raises StudyError when the document has no valid NCT number: such a record cannot be
     stored or diffed, and is quarantined by the caller.
@@ -139,50 +149,53 @@ def normalise_study(study: dict) -> dict:
         raise StudyError("study is not a JSON object")
     proto = study.get("protocolSection") or {}
     ident = proto.get("identificationModule") or {}
-    nct = str(ident.get("nctId") or "").strip().upper()
-    if not NCT_RE.match(nct):
+    nct = normalise_nct(str(ident.get("nctId") or ""))
+    if not nct:
         raise StudyError(f"no valid nctId (got {ident.get('nctId')!r})")
     status = proto.get("statusModule") or {}
     design = proto.get("designModule") or {}
     enrollment = design.get("enrollmentInfo") or {}
-    sponsors = proto.get("sponsorCollaboratorsModule") or {}
-    start, _ = _date(status.get("startDateStruct"))
-    primary, _ = _date(status.get("primaryCompletionDateStruct"))
-    completion, _ = _date(status.get("completionDateStruct"))
-    first_posted, _ = _date(status.get("studyFirstPostDateStruct"))
-    last_update, _ = _date(status.get("lastUpdatePostDateStruct"))
+    oversight = proto.get("oversightModule") or {}
+    primary, primary_type = _date(status.get("primaryCompletionDateStruct"))
+    completion, completion_type = _date(status.get("completionDateStruct"))
     results_posted, _ = _date(status.get("resultsFirstPostDateStruct"))
-    count = enrollment.get("count")
+    count = _count(enrollment.get("count"))
     interventions = []
     for item in _get(proto, "armsInterventionsModule", "interventions") or []:
         if isinstance(item, dict) and item.get("name"):
             kind = item.get("type")
             interventions.append(f"{kind}: {item['name']}" if kind else item["name"])
     has_results = study.get("hasResults")
-    return {
-        "nct_id": nct,
-        "title": ident.get("briefTitle"),
-        "official_title": ident.get("officialTitle"),
-        "status": status.get("overallStatus"),
-        "why_stopped": status.get("whyStopped"),
-        "phases": _clean_list(design.get("phases")),
-        "study_type": design.get("studyType"),
-        "enrollment": int(count) if isinstance(count, (int, float)) or (isinstance(count, str) and count.isdigit()) else None,
-        "enrollment_type": enrollment.get("type") if count is not None else None,
-        "start_date": start,
-        "primary_completion_date": primary,
-        "completion_date": completion,
-        "first_posted": first_posted,
-        "last_update_posted": last_update,
-        "results_first_posted": results_posted,
-        "has_results": bool(has_results) if has_results is not None else bool(results_posted),
-        "sponsor": _get(sponsors, "leadSponsor", "name"),
-        "conditions": _clean_list(_get(proto, "conditionsModule", "conditions")),
-        "interventions": interventions,
-        "references": normalise_references(proto.get("referencesModule")),
-        "version_holder": _get(study, "derivedSection", "miscInfoModule", "versionHolder"),
-        "record_hash": record_hash(study),
-    }
+    return Trial(
+        nct_id=nct,
+        title=ident.get("briefTitle"),
+        official_title=ident.get("officialTitle"),
+        status=status.get("overallStatus"),
+        last_known_status=status.get("lastKnownStatus"),
+        why_stopped=status.get("whyStopped"),
+        phases=_clean_list(design.get("phases")),
+        study_type=design.get("studyType"),
+        enrollment=count,
+        enrollment_type=enrollment.get("type") if enrollment.get("count") is not None else None,
+        start_date=_date(status.get("startDateStruct"))[0],
+        primary_completion_date=primary,
+        primary_completion_type=primary_type if primary else None,
+        completion_date=completion,
+        completion_type=completion_type if completion else None,
+        first_posted=_date(status.get("studyFirstPostDateStruct"))[0],
+        last_update_posted=_date(status.get("lastUpdatePostDateStruct"))[0],
+        results_first_posted=results_posted,
+        has_results=bool(has_results) if has_results is not None else bool(results_posted),
+        fda_regulated_drug=_flag(oversight.get("isFdaRegulatedDrug")),
+        fda_regulated_device=_flag(oversight.get("isFdaRegulatedDevice")),
+        sponsor=_get(proto, "sponsorCollaboratorsModule", "leadSponsor", "name"),
+        conditions=_clean_list(_get(proto, "conditionsModule", "conditions")),
+        interventions=interventions,
+        references=normalise_references(proto.get("referencesModule")),
+        version_holder=_get(study, "derivedSection", "miscInfoModule", "versionHolder"),
+        record_hash=record_hash(study),
+        raw=study,
+    )
 
 
 def parse_studies_page(data) -> tuple[list, str | None, int | None]:

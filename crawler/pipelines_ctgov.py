@@ -35,7 +35,7 @@ class _DbPipeline(DbPipeline):
 
 
 class NormaliseStudyPipeline(_DbPipeline):
-    """Study JSON -> ``item["record"]`` (the trials row fields plus ``raw``)."""
+    """Study JSON -> ``item["record"]``, a ``Trial`` carrying the JSON as ``raw``."""
 
     def process_item(self, item):
         if item.get("_type") != "study":
@@ -45,7 +45,6 @@ class NormaliseStudyPipeline(_DbPipeline):
         except (ctgov.StudyError, TypeError, ValueError, AttributeError) as exc:
             self.quarantine(item, item["key"], f"not a usable study: {exc}")
             raise DropItem(f"study {item['key']}: {exc}", log_level="DEBUG")  # already warned
-        record["raw"] = item["study"]
         item["record"] = record
         return item
 
@@ -57,12 +56,12 @@ class ValidateTrialPipeline(_DbPipeline):
         if item.get("_type") != "study":
             return item
         rec = item["record"]
-        missing = [f for f in ("title", "status") if not rec.get(f)]
+        missing = [f for f in ("title", "status") if not getattr(rec, f)]
         if missing:
-            self.quarantine(item, rec["nct_id"], f"study has no {' and no '.join(missing)}")
-            raise DropItem(f"{rec['nct_id']}: missing {missing}", log_level="DEBUG")  # already warned
-        if rec["status"] not in KNOWN_STATUSES:
-            self.spider.warn(f"{rec['nct_id']}: unknown overall status {rec['status']!r} (stored as given)")
+            self.quarantine(item, rec.nct_id, f"study has no {' and no '.join(missing)}")
+            raise DropItem(f"{rec.nct_id}: missing {missing}", log_level="DEBUG")  # already warned
+        if rec.status not in KNOWN_STATUSES:
+            self.spider.warn(f"{rec.nct_id}: unknown overall status {rec.status!r} (stored as given)")
         return item
 
 
@@ -78,6 +77,20 @@ class StoreTrialPipeline(_DbPipeline):
         for nct in self.spider.watchlist.follow_trials:
             follow_trial(self.db, nct, "watchlist")
 
+    def close_spider(self):
+        """Re-derive every stored trial's reporting flags as of the crawl date: a trial
+        becomes overdue with time, not only when its record changes."""
+        from litwatch.db.trials import iter_trials, record_trial_flags
+        from litwatch.signals.overdue import trial_flags
+
+        if self.db is not None:
+            stored = list(iter_trials(self.db))
+            day = getattr(self.spider, "crawl_date", None) or dt.datetime.now(dt.timezone.utc).date()
+            new = record_trial_flags(self.db, trial_flags(stored, day), checked=[t.nct_id for t in stored])
+            if new:
+                self.spider.counts["trial_flags_new"] += new
+        super().close_spider()
+
     def process_item(self, item):
         from litwatch.db.crawl_state import release, set_watermark
         from litwatch.db.trials import save_trials
@@ -87,8 +100,8 @@ class StoreTrialPipeline(_DbPipeline):
             rec = item["record"]
             counts = save_trials(self.db, [rec], topic=item.get("topic"))
             self.spider.counts.update(counts)
-            release(self.db, SOURCE, rec["nct_id"])
-            return {"nct_id": rec["nct_id"]}
+            release(self.db, SOURCE, rec.nct_id)
+            return {"nct_id": rec.nct_id}
         if kind == "topic_done":
             if item.get("move_watermark", True):
                 set_watermark(self.db, SOURCE, item["topic"], dt.date.fromisoformat(item["watermark"]),

@@ -121,3 +121,12 @@ def release(db: sqlite_utils.Database, source: str, key: str) -> None:
     """A quarantined record was stored after all: forget it."""
     with db.conn:
         db.execute("DELETE FROM quarantine WHERE source = ? AND key = ?", [source, key])
+
+
+def quarantined_keys(db: sqlite_utils.Database, source: str, max_attempts: int | None = None) -> list[str]:
+    """Keys of the records of ``source`` in quarantine (fewer than ``max_attempts`` tries)."""
+    sql, params = "SELECT key FROM quarantine WHERE source = ?", [source]
+    if max_attempts is not None:
+        sql += " AND attempts < ?"
+        params.append(max_attempts)
+    return [row[0] for row in db.execute(sql + " ORDER BY key", params)]

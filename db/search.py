@@ -30,7 +30,7 @@ def search_all(db, query: str, *, since: str | None = None, kind: str | None = N
     if "publication" in kinds:
         hits += publications.search_publications(db, fts, since=since, pub_type=pub_type, topic=topic, limit=limit)
     if "trial" in kinds:
-        hits += trials.search_trials(db, fts, since=since, topic=topic, limit=limit)
+        hits += [(score, t.to_dict()) for score, t in trials.search_trials(db, fts, since=since, topic=topic, limit=limit)]
     if "feed_item" in kinds:
         hits += feeds.search_feed_items(db, fts, since=since, topic=topic, limit=limit)
     hits.sort(key=lambda pair: pair[0])

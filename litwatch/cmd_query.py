@@ -70,7 +70,12 @@ def find_record(db, ident: str) -> dict | None:
 
     ident = ident.strip()
     if ident.upper().startswith("NCT"):
-        return trials.get_trial(db, ident.upper()) or feeds.get_feed_item(db, ident.upper())
+        from litwatch.text_trials import trial_view
+
+        trial = trials.get_trial(db, ident.upper())
+        if trial is not None:
+            return trial_view(trial, dt.datetime.now(dt.timezone.utc).date())
+        return feeds.get_feed_item(db, ident.upper())
     return publications.get_publication(db, ident) or feeds.get_feed_item(db, ident)
 
 
@@ -99,21 +104,37 @@ def show(ctx, ident, as_json):
 @click.option("--status", metavar="S", help="Overall status, e.g. RECRUITING, TERMINATED (case-insensitive).")
 @click.option("--topic", metavar="NAME", help="Only trials found by this topic.")
 @click.option("--followed", is_flag=True, help="Only followed trials (watchlist and seed citations).")
+@click.option("--overdue", is_flag=True,
+              help="Only trials whose results are overdue: 12 months after primary completion, for studies the US results rule covers (approximated).")
+@click.option("--unpublished", is_flag=True, help="Only trials completed over 24 months ago with no linked publication.")
+@click.option("--today", callback=_date, metavar="YYYY-MM-DD", hidden=True, help="Judge overdue and unpublished as of this date (tests).")
 @click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shapes.")
 @pass_ctx
-def trials(ctx, status, topic, followed, as_json):
-    """Tracked trials: followed ones first, then by last update."""
+def trials(ctx, status, topic, followed, overdue, unpublished, today, as_json):
+    """Tracked trials: followed ones first, then by last update.
+
+    --overdue lists the most overdue first; each trial's JSON says why it is (or is not)
+    flagged: results_overdue_months, unpublished, signals.
+    """
     from litwatch.db.trials import iter_trials
-    from litwatch.text import format_trials_table
+    from litwatch.text_trials import format_trials_table, trial_view
 
     _check_topic(ctx, topic)
-    rows = list(iter_trials(ctx.db, status=status.upper() if status else None, topic=topic, followed_only=followed))
+    day = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.timezone.utc).date()
+    found = iter_trials(ctx.db, status=status.upper() if status else None, topic=topic, followed_only=followed)
+    rows = [trial_view(t, day) for t in found]
+    if overdue:
+        rows = [r for r in rows if r["results_overdue_months"] is not None]
+        rows.sort(key=lambda r: -r["results_overdue_months"])
+    if unpublished:
+        rows = [r for r in rows if r["unpublished"]]
     if as_json:
         _dump(rows)
     elif not rows:
-        click.echo("no trials stored yet: run litwatch crawl", err=True)
+        what = " and ".join(w for w, on in (("overdue", overdue), ("unpublished", unpublished)) if on)
+        click.echo(f"no {what} trials" if what else "no trials stored yet: run litwatch crawl", err=True)
     else:
-        click.echo(format_trials_table(rows))
+        click.echo(format_trials_table(rows, signal="overdue" if overdue else "unpublished" if unpublished else None))
 
 
 CSV_LIST_SEP = "; "
@@ -158,7 +179,7 @@ def export(ctx, fmt, kind, since):
     ctx.db  # open (or fail) before the first byte goes out: never a stray "[" before an error
     sources = {
         "publications": lambda: iter_publications(ctx.db, since=since),
-        "trials": lambda: iter_trials(ctx.db, since=since),
+        "trials": lambda: (t.to_dict() for t in iter_trials(ctx.db, since=since)),
         "feed_items": lambda: iter_feed_items(ctx.db, since=since),
     }
     if fmt == "csv":

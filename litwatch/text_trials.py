@@ -1,13 +1,24 @@
-"""Terminal text for trials: one trial in full (``show NCT…``) and the ``trials`` table."""
+"""Trials for the CLI: the dict ``show``/``trials`` print (``--json``), and terminal text for
+one trial in full (``show NCT…``) and the ``trials`` table."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import textwrap
+
+from litwatch.signals.overdue import assess, overdue_line
+from litwatch.vocab.records import Trial
 
 # Below this the table would wrap anyway; keep titles readable on narrow terminals.
 MIN_WIDTH = 80
 LABEL_WIDTH = 14
+
+
+def trial_view(trial: Trial, today: dt.date) -> dict:
+    """CONTRACT's trial shape plus the reporting signals as of ``today`` (results overdue,
+    unpublished, with the rule and the reason)."""
+    return trial.to_dict() | assess(trial, today).to_dict()
 
 
 def _truncate(text: str, width: int) -> str:
@@ -33,6 +44,8 @@ def _enrollment(shape: dict) -> str:
 
 def _status(shape: dict) -> str:
     status = shape.get("status") or "unknown (not fetched from ClinicalTrials.gov yet)"
+    if shape.get("status") == "UNKNOWN" and shape.get("last_known_status"):
+        status += f" (last known: {shape['last_known_status']})"
     if shape.get("why_stopped"):
         status += f": {shape['why_stopped']}"
     return status
@@ -44,7 +57,8 @@ def _field(label: str, value, width: int) -> list[str]:
     if isinstance(value, list):
         value = "; ".join(str(v) for v in value)
     lines = textwrap.wrap(str(value), width - LABEL_WIDTH - 2) or [""]
-    out = [f"{label + ':':<{LABEL_WIDTH}}  {lines[0]}"]
+    head = f"{label}:" if label else ""
+    out = [f"{head:<{LABEL_WIDTH}}  {lines[0]}"]
     out += [" " * (LABEL_WIDTH + 2) + line for line in lines[1:]]
     return out
 
@@ -59,12 +73,41 @@ def _history_line(entry: dict) -> str:
     return f"{day}  {entry.get('field', ''):<24} {change}"
 
 
-def _paper_line(link: dict, width: int) -> str:
+def _retracted(shape: dict) -> dict[str, str]:
+    """PMID -> "RETRACTED (PMID of the notice)" for references ClinicalTrials.gov marks retracted."""
+    out = {}
+    for ref in shape.get("references") or []:
+        notices = [r.get("pmid") for r in ref.get("retractions") or []]
+        if notices:
+            named = ", ".join(f"PMID {n}" for n in notices if n)
+            out[ref["pmid"]] = f"RETRACTED ({named})" if named else "RETRACTED"
+    return out
+
+
+def _reporting(shape: dict) -> list[str]:
+    """The reporting signals in words: results overdue, no publication found."""
+    if "unpublished" not in shape:
+        return []
+    lines = []
+    months = shape.get("results_overdue_months")
+    reasons = shape.get("signals") or {}
+    if months is not None:
+        lines.append(f"{overdue_line(months)} (due {shape.get('results_due')})")
+    if shape.get("unpublished"):
+        lines.append("no publication found: " + reasons.get("unpublished", ""))
+    if months is None and reasons.get("results_overdue"):
+        lines.append("results: " + reasons["results_overdue"])
+    return lines
+
+
+def _paper_line(link: dict, width: int, retracted: str | None = None) -> str:
     """One linked paper; a long title is cut so that how it is linked stays visible."""
     how = {"ctgov_reference": "trial record", "databank": "PubMed databank", "abstract": "abstract",
            "si_search": "PubMed [si]"}
     sources = ", ".join(how.get(s, s) for s in link.get("sources") or [])
     kind = f"{link['ref_type']}, " if link.get("ref_type") else ""
+    if retracted:
+        kind = f"{retracted}, {kind}"
     prefix = f"PMID {link['pmid']:<9} "
     suffix = f"  [{kind}{sources}]" if kind or sources else ""
     title = link.get("title") or "(not fetched yet)"
@@ -103,13 +146,16 @@ def format_trial(shape: dict) -> str:
         ("Topics", shape.get("topics")),
     ):
         lines += _field(label, value, width)
+    for number, line in enumerate(_reporting(shape)):
+        lines += _field("Reporting" if number == 0 else "", line, width)
     links = shape.get("links")
     if links is None:
         links = [{"pmid": p} for p in shape.get("pmids") or []]
     lines.append("")
     if links:
         lines.append(f"Linked papers ({len(links)}):")
-        lines += ["  " + _paper_line(link, width - 2) for link in links]
+        retracted = _retracted(shape)
+        lines += ["  " + _paper_line(link, width - 2, retracted.get(link["pmid"])) for link in links]
     else:
         lines.append("Linked papers: none yet")
     lines.append("")
@@ -124,28 +170,45 @@ def format_trial(shape: dict) -> str:
     return "\n".join(lines)
 
 
-def format_trials_table(rows: list[dict]) -> str:
-    """Aligned columns, one trial a line; followed trials are marked with *."""
+# Extra column of ``trials --overdue`` / ``--unpublished``: header and cell.
+SIGNAL_COLUMNS = {
+    "overdue": ("OVERDUE", lambda r: f"{r.get('results_overdue_months')} mo" if r.get("results_overdue_months") is not None else "-"),
+    "unpublished": ("ENDED", lambda r: r.get("completion_date") or r.get("primary_completion_date") or "-"),
+}
+
+
+def format_trials_table(rows: list[dict], signal: str | None = None) -> str:
+    """Aligned columns, one trial a line; followed trials are marked with *.
+
+    ``signal`` ("overdue" or "unpublished") adds the column that says how late a trial is.
+    """
     width = _width()
-    header = ("", "NCT", "STATUS", "PHASE", "ENROLLED", "UPDATED", "TITLE")
+    header = ["", "NCT", "STATUS", "PHASE", "ENROLLED", "UPDATED"]
+    extra = SIGNAL_COLUMNS.get(signal)
+    if extra:
+        header.append(extra[0])
+    header.append("TITLE")
     body = []
     for r in rows:
-        body.append((
+        cells = [
             "*" if r.get("followed") else "",
             r["nct_id"],
             r.get("status") or "-",
             _phases(r),
             _enrollment(r).replace(" (actual)", "").replace(" (estimated)", " est."),
             r.get("last_update_posted") or "-",
-            r.get("title") or "-",
-        ))
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(6)]
-    fixed = sum(widths) + 2 * 6
+        ]
+        if extra:
+            cells.append(extra[1](r))
+        body.append((*cells, r.get("title") or "-"))
+    ncols = len(header) - 1
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(ncols)]
+    fixed = sum(widths) + 2 * ncols
     title_width = max(20, width - fixed - 1)
     out = []
     for row in [header, *body]:
-        cells = [row[i].ljust(widths[i]) for i in range(6)]
-        title = _truncate(row[6], title_width)
+        cells = [row[i].ljust(widths[i]) for i in range(ncols)]
+        title = _truncate(row[ncols], title_width)
         out.append("  ".join(cells) + "  " + title)
     if any(r.get("followed") for r in rows):
         out.append("")

@@ -21,6 +21,7 @@ import scrapy
 from litwatch.crawler import ctgov
 from litwatch.crawler.base import LitwatchSpider
 from litwatch.crawler.middlewares import RetriesExhausted, retry_request
+from litwatch.vocab.ids import NCT_RE
 
 # ClinicalTrials.gov publishes no rate limit; third parties report ~50 requests a minute
 # per IP.  1.5 s between requests is 40 a minute: under it with a margin.
@@ -56,17 +57,17 @@ class CtgovSpider(LitwatchSpider):
     def _state(self):
         """Watermarks, followed trials and quarantined studies, read once at the start."""
         from litwatch.db import open_db
-        from litwatch.db.crawl_state import get_watermark
+        from litwatch.db.crawl_state import get_watermark, quarantined_keys
         from litwatch.db.trials import followed_nct_ids
 
         db = open_db(self.lw_settings.db_path)
         try:
             marks = {t.name: get_watermark(db, SOURCE, t.name) for t in self.topics}
             followed = list(dict.fromkeys([*self.watchlist.follow_trials, *followed_nct_ids(db)]))
-            quarantined = [r[0] for r in db.execute("SELECT key FROM quarantine WHERE source = ?", [SOURCE])]
+            quarantined = quarantined_keys(db, SOURCE)
         finally:
             db.conn.close()
-        return marks, followed, [k for k in quarantined if ctgov.NCT_RE.match(k) and k not in followed]
+        return marks, followed, [k for k in quarantined if NCT_RE.match(k) and k not in followed]
 
     def topic_since(self, topic, watermark: dt.date | None) -> dt.date:
         if self.since:
@@ -157,10 +158,18 @@ class CtgovSpider(LitwatchSpider):
                 dont_filter=True,
             )
             return
-        if seen == 0 and meta["lw_backfill"]:
+        total = meta.get("lw_total")
+        complete = total is None or seen >= total
+        if not complete:
+            # Paging ended before the count the first page announced: some studies were
+            # never served.  Store what came, but ask the same window again next time.
+            self.warn(f"topic {meta['lw_topic']}: ClinicalTrials.gov announced {total} studies but paging ended after {seen}: "
+                      "the topic is incomplete and will be asked again from the same date")
+            self.counts["topics_incomplete"] += 1
+        elif seen == 0 and meta["lw_backfill"]:
             self.warn(f"topic {meta['lw_topic']}: ClinicalTrials.gov found no studies at all: check the topic's ctgov query")
         yield {"_type": "topic_done", "topic": meta["lw_topic"], "watermark": self.crawl_date.isoformat(),
-               "result_count": seen, "move_watermark": meta["lw_may_move"]}
+               "result_count": seen, "move_watermark": meta["lw_may_move"] and complete}
 
     def parse_study(self, response):
         nct = response.meta["lw_nct"]

@@ -70,4 +70,45 @@ def m001_trials(db):
         )
 
 
-MIGRATIONS = [("001_trials", m001_trials)]
+def m002_raw_apart_signals(db):
+    """The served JSON leaves the entity table for ``trial_raw``; what the study says about
+    its last known status, date types and FDA oversight gets columns; reference
+    retractions and raised signals get tables."""
+    db["trial_raw"].create({"nct_id": str, "raw_json": bytes, "stored_at": str}, pk="nct_id", if_not_exists=True)
+    columns = {c.name for c in db["trials"].columns}
+    if "raw_json" in columns:
+        db.execute(
+            """INSERT OR IGNORE INTO trial_raw (nct_id, raw_json, stored_at)
+               SELECT nct_id, raw_json, updated_at FROM trials WHERE raw_json IS NOT NULL"""
+        )
+        db.execute("ALTER TABLE trials DROP COLUMN raw_json")  # keeps rowids, so trials_fts stays valid
+        # Hashes stored until now covered the serving date (versionHolder) too: forget them;
+        # the next fetch of each study re-hashes it without counting a change.
+        db.execute("UPDATE trials SET record_hash = NULL")
+    for name, kind in (("last_known_status", str), ("primary_completion_type", str), ("completion_type", str),
+                       ("fda_regulated_drug", int), ("fda_regulated_device", int)):
+        if name not in columns:
+            db["trials"].add_column(name, kind)
+    # ClinicalTrials.gov's note that a referenced paper was retracted (references[].retractions).
+    db["trial_retractions"].create(
+        {"nct_id": str, "pmid": str, "retraction_pmid": str, "source": str, "first_seen_at": str},
+        pk=("nct_id", "pmid", "retraction_pmid", "source"),
+        if_not_exists=True,
+    )
+    # Signals raised on a trial (results_overdue, unpublished): when first seen, whether they
+    # still stand, and which digest told the reader (each is reported once).
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS trial_flags (
+               id INTEGER PRIMARY KEY,
+               nct_id TEXT NOT NULL,
+               flag TEXT NOT NULL,
+               detail TEXT,
+               first_seen_at TEXT NOT NULL,
+               cleared_at TEXT,
+               reported_in_digest INTEGER,
+               reported_at TEXT,
+               UNIQUE (nct_id, flag))"""
+    )
+
+
+MIGRATIONS = [("001_trials", m001_trials), ("002_raw_apart_signals", m002_raw_apart_signals)]

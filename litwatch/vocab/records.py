@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from litwatch.vocab.ids import ctgov_url
+
 # CommentsCorrections RefType values of pubmed_250101.dtd, complete (API_NOTES.md).
 REF_TYPES = (
     "AssociatedDataset", "AssociatedPublication", "CommentIn", "CommentOn",
@@ -112,3 +114,143 @@ class Citation:
     status: str = "pending"
     resolved: str | None = None
     reason: str | None = None
+
+
+# --- ClinicalTrials.gov ------------------------------------------------------------------
+
+# Trial fields whose change between two stored versions goes into the trial's history, in
+# the order a reader wants them.  "references" is special: only newly added PMIDs count.
+HISTORY_FIELDS = (
+    "status",
+    "why_stopped",
+    "phases",
+    "enrollment",
+    "enrollment_type",
+    "start_date",
+    "primary_completion_date",
+    "completion_date",
+    "results_first_posted",
+    "has_results",
+)
+
+
+@dataclass(slots=True)
+class TrialReference:
+    """A paper the trial record cites (referencesModule): RESULT, DERIVED or BACKGROUND.
+
+    ``retractions`` are ClinicalTrials.gov's notes that the paper was retracted:
+    ``[{"pmid": <the retraction notice>, "source": ...}]``.
+    """
+
+    pmid: str
+    type: str = "BACKGROUND"
+    citation: str | None = None
+    retractions: list[dict] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class TrialLink:
+    """A paper linked to a trial, how (``sources``: ctgov_reference, databank, abstract,
+    si_search) and, for a trial-record reference, its type."""
+
+    pmid: str
+    title: str | None = None
+    sources: list[str] = field(default_factory=list)
+    ref_type: str | None = None
+
+
+# CONTRACT's trial keys, in order (``Trial.to_dict`` writes them first, then the extras).
+TRIAL_CONTRACT_KEYS = (
+    "kind", "nct_id", "title", "official_title", "status", "why_stopped", "phases", "study_type",
+    "enrollment", "start_date", "primary_completion_date", "completion_date", "first_posted",
+    "last_update_posted", "results_first_posted", "has_results", "sponsor", "conditions",
+    "interventions", "pmids", "topics", "history", "url",
+)
+
+
+@dataclass(slots=True)
+class Trial:
+    """A ClinicalTrials.gov study as litwatch knows it.
+
+    The parser fills what the study says (``raw`` is the served JSON, ``record_hash`` the
+    hash of its content); the store adds what litwatch learnt around it (``pmids``,
+    ``links``, ``topics``, ``history``, ``followed``).  A followed trial not fetched yet is a
+    Trial with only ``nct_id`` set: unknown values stay None, never guessed.
+    """
+
+    nct_id: str
+    title: str | None = None
+    official_title: str | None = None
+    status: str | None = None
+    last_known_status: str | None = None
+    why_stopped: str | None = None
+    phases: list[str] = field(default_factory=list)
+    study_type: str | None = None
+    enrollment: int | None = None
+    enrollment_type: str | None = None
+    start_date: str | None = None
+    primary_completion_date: str | None = None
+    primary_completion_type: str | None = None  # ACTUAL | ESTIMATED
+    completion_date: str | None = None
+    completion_type: str | None = None
+    first_posted: str | None = None
+    last_update_posted: str | None = None
+    results_first_posted: str | None = None
+    has_results: bool | None = None
+    fda_regulated_drug: bool | None = None  # oversightModule; None when the record lacks it
+    fda_regulated_device: bool | None = None
+    sponsor: str | None = None
+    conditions: list[str] = field(default_factory=list)
+    interventions: list[str] = field(default_factory=list)
+    references: list[TrialReference] = field(default_factory=list)
+    version_holder: str | None = None
+    record_hash: str | None = None
+    raw: dict | None = None
+    # What the store knows around the study.
+    pmids: list[str] = field(default_factory=list)
+    links: list[TrialLink] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    history: list[TrialChange] = field(default_factory=list)
+    followed: bool = False
+
+    @property
+    def url(self) -> str:
+        return ctgov_url(self.nct_id)
+
+    def to_dict(self) -> dict:
+        """CONTRACT's JSON shape of a trial, then the extras (beyond the contract)."""
+        out = {"kind": "trial"}
+        for key in TRIAL_CONTRACT_KEYS[1:]:
+            if key == "history":
+                out[key] = [{"field": h.field, "old": h.old, "new": h.new, "seen_at": h.seen_at} for h in self.history]
+            elif key == "url":
+                out[key] = self.url
+            else:
+                out[key] = getattr(self, key)
+        out.update(
+            enrollment_type=self.enrollment_type,
+            last_known_status=self.last_known_status,
+            primary_completion_type=self.primary_completion_type,
+            completion_type=self.completion_type,
+            fda_regulated_drug=self.fda_regulated_drug,
+            fda_regulated_device=self.fda_regulated_device,
+            references=[{"pmid": r.pmid, "type": r.type, "citation": r.citation, "retractions": list(r.retractions)}
+                        for r in self.references],
+            followed=self.followed,
+            links=[{"pmid": link.pmid, "title": link.title, "sources": list(link.sources), "ref_type": link.ref_type}
+                   for link in self.links],
+        )
+        return out
+
+
+@dataclass(slots=True)
+class TrialFlag:
+    """A signal raised on a trial (``flag``: results_overdue, unpublished) with the line a
+    reader sees; the store remembers when it was first seen and which digest reported it."""
+
+    nct_id: str
+    flag: str
+    detail: str
+    id: int | None = None
+    first_seen_at: str | None = None
+    reported_in_digest: int | None = None
