@@ -196,3 +196,43 @@ def test_default_rate_is_polite(monkeypatch):
     settings = Settings()
     CtgovSpider.update_settings(settings)
     assert settings.getfloat("DOWNLOAD_DELAY") == 3
+
+
+def test_new_data_release_changes_nothing_and_short_paging_keeps_the_watermark(env, db_path):
+    from litwatch.db.crawl_state import set_watermark
+    from litwatch.db.trials import get_raw, unreported_trial_flags
+
+    fake, config = env
+    fake.put_study(followed_study())
+    fake.match_all = True
+    fake.max_page_size = 3
+    first = crawl(config)
+    assert first.status == "ok", first
+    assert first.counts["trials_new"] == 7
+    served_on = get_raw(open_db(db_path), "NCT03418623")["derivedSection"]["miscInfoModule"]["versionHolder"]
+
+    # A new data release serves every study again, only versionHolder differs: unchanged,
+    # and the stored JSON is not rewritten.
+    for study in fake.studies.values():
+        study.setdefault("derivedSection", {}).setdefault("miscInfoModule", {})["versionHolder"] = "2026-11-29"
+    again = crawl(config, since=dt.date(2000, 1, 1))
+    assert again.status == "ok", again
+    assert not again.counts.get("trials_updated") and not again.counts.get("trials_new")
+    assert again.counts["trials_unchanged"] == 8  # 7 by the topic, the followed one again by id
+    db = open_db(db_path)
+    assert db["trial_history"].count == 0
+    assert get_raw(db, "NCT03418623")["derivedSection"]["miscInfoModule"]["versionHolder"] == served_on
+    # The crawl re-derived the reporting flags: the completed phase 2 drug trial of 2020
+    # without results is overdue, and waits for a digest.
+    flags = {(f.nct_id, f.flag) for f in unreported_trial_flags(db)}
+    assert ("NCT03418623", "results_overdue") in flags
+    assert not any(nct == "NCT00973089" for nct, _ in flags)  # withdrawn
+
+    # Paging ends before the announced totalCount: stored what came, watermark stays.
+    fake.lose_studies = 2
+    set_watermark(db, "ctgov", "ketamine-bpd", dt.date(2020, 1, 1))
+    short = crawl(config, since=dt.date(2000, 1, 1))  # a complete run would move it to today
+    assert short.status == "ok", short
+    assert any("announced 7 studies but paging ended after 5" in w and "incomplete" in w for w in short.warnings), short.warnings
+    assert short.counts["topics_incomplete"] == 1
+    assert get_watermark(open_db(db_path), "ctgov", "ketamine-bpd") == dt.date(2020, 1, 1)

@@ -115,3 +115,120 @@ def test_search_trials(db):
     hits = trials.search_trials(db, to_fts_query("GET73"))
     assert [shape.nct_id for _, shape in hits] == ["NCT03418623"]
     assert trials.search_trials(db, to_fts_query("GET73"), topic="b") == []
+
+
+ALL = ("NCT06171568", "NCT00973089", "NCT03418623", "NCT02513394", "NCT03630471", "NCT02210780")
+
+
+def statements(db, action) -> int:
+    """SQL statements ``action`` runs (not those SQLite runs inside FTS5, traced as "-- ...")."""
+    seen = []
+    db.conn.set_trace_callback(seen.append)
+    try:
+        action()
+    finally:
+        db.conn.set_trace_callback(None)
+    return len([s for s in seen if not s.startswith("--")])
+
+
+def test_reads_are_batched(db):
+    from litwatch.db.fts import to_fts_query
+
+    trials.save_trials(db, [record(study(n)) for n in ALL[:2]], topic="a")
+    few = statements(db, lambda: list(trials.iter_trials(db)))
+    trials.save_trials(db, [record(study(n)) for n in ALL[2:]], topic="a")
+    trials.follow_trial(db, "NCT02513394", "watchlist")
+    many = statements(db, lambda: list(trials.iter_trials(db)))
+    assert few == many <= 4
+    assert statements(db, lambda: trials.get_trials(db, ALL)) == many
+    assert statements(db, lambda: trials.search_trials(db, to_fts_query("study OR trial"), limit=50)) <= 5
+    listed = list(trials.iter_trials(db))
+    assert len(listed) == 6 and all(t.topics == ["a"] for t in listed)
+    assert {link.pmid for link in trials.get_trial(db, "NCT02513394").links} == {"34995105", "34874182", "33460574", "30032196"}
+
+
+def test_a_new_data_release_is_not_a_change(db):
+    """versionHolder is the date the record was served: re-fetched, nothing changed."""
+    original = study("NCT03418623")
+    trials.save_trials(db, [record(original)])
+    raw_before = db.execute("SELECT raw_json, stored_at FROM trial_raw").fetchall()
+    served_again = json.loads(json.dumps(original))
+    served_again["derivedSection"]["miscInfoModule"]["versionHolder"] = "2026-11-29"
+    counts = trials.save_trials(db, [record(served_again)])
+    assert counts == {"trials_unchanged": 1}
+    assert db.execute("SELECT raw_json, stored_at FROM trial_raw").fetchall() == raw_before
+    assert trials.get_raw(db, "NCT03418623") == original
+
+
+def test_last_known_status_and_retracted_references(db):
+    s = study("NCT03418623")
+    status = s["protocolSection"]["statusModule"]
+    status["overallStatus"], status["lastKnownStatus"] = "UNKNOWN", "ACTIVE_NOT_RECRUITING"
+    s["protocolSection"]["referencesModule"]["references"].append(
+        {"pmid": "31000001", "type": "RESULT", "citation": "Results.", "retractions": [{"pmid": "35000002", "source": "Lancet"}]})
+    trials.save_trials(db, [record(s), record(study("NCT02513394"))])
+    trial = trials.get_trial(db, "NCT03418623")
+    assert trial.status == "UNKNOWN" and trial.last_known_status == "ACTIVE_NOT_RECRUITING"
+    assert trial.to_dict()["references"][0] == {
+        "pmid": "31000001", "type": "RESULT", "citation": "Results.", "retractions": [{"pmid": "35000002", "source": "Lancet"}]}
+    found = trials.retracted_references(db)
+    assert list(found) == ["NCT03418623"]
+    [ref] = found["NCT03418623"]
+    assert (ref.pmid, ref.type, ref.retractions) == ("31000001", "RESULT", [{"pmid": "35000002", "source": "Lancet"}])
+    assert trials.retracted_references(db, ["NCT02513394"]) == {}
+    assert trials.retracted_references(db, since="2999-01-01T00:00:00Z") == {}
+
+
+def test_flags_are_remembered_and_reported_once(db):
+    from litwatch.vocab.records import TrialFlag
+
+    overdue = TrialFlag("NCT03418623", "results_overdue", "results overdue by 67 months")
+    unpublished = TrialFlag("NCT03418623", "unpublished", "no publication found")
+    other = TrialFlag("NCT02210780", "unpublished", "no publication found")
+    assert trials.record_trial_flags(db, [overdue, unpublished, other]) == 3
+    waiting = trials.unreported_trial_flags(db)
+    assert {(f.nct_id, f.flag) for f in waiting} == {(f.nct_id, f.flag) for f in (overdue, unpublished, other)}
+    assert [f.flag for f in trials.unreported_trial_flags(db, flags=["results_overdue"])] == ["results_overdue"]
+    trials.mark_trial_flags_reported(db, [f.id for f in waiting if f.nct_id == "NCT03418623"], digest_id=7)
+    # Seen again a month later: not new, not reported again; its words follow the months.
+    later = TrialFlag("NCT03418623", "results_overdue", "results overdue by 68 months")
+    assert trials.record_trial_flags(db, [later, unpublished, other]) == 0
+    assert [(f.nct_id, f.flag) for f in trials.unreported_trial_flags(db)] == [("NCT02210780", "unpublished")]
+    standing = trials.trial_flags(db, ["NCT03418623"])["NCT03418623"]
+    assert [(f.flag, f.detail, f.reported_in_digest) for f in standing] == [
+        ("results_overdue", "results overdue by 68 months", 7), ("unpublished", "no publication found", 7)]
+    # A paper is found for NCT02210780: its flag clears before any digest reported it.
+    trials.record_trial_flags(db, [later, unpublished], checked=["NCT03418623", "NCT02210780"])
+    assert trials.unreported_trial_flags(db) == []
+    assert "NCT02210780" not in trials.trial_flags(db, ["NCT02210780"])
+
+
+def test_migration_moves_raw_json_out_of_the_trials_table(db_path):
+    """A database of the earlier layout (raw JSON in ``trials``, hashes over the whole study)."""
+    from litwatch.db import open_db
+
+    db = open_db(db_path)
+    trials.save_trials(db, [record(study(n)) for n in ALL[:3]], topic="a")
+    # Put the database back in the earlier layout, data and all.
+    with db.conn:
+        db.execute("ALTER TABLE trials ADD COLUMN raw_json BLOB")
+        db.execute("UPDATE trials SET raw_json = (SELECT raw_json FROM trial_raw r WHERE r.nct_id = trials.nct_id), record_hash = 'old'")
+        for table in ("trial_raw", "trial_retractions", "trial_flags"):
+            db.execute(f"DROP TABLE {table}")
+        for column in ("last_known_status", "primary_completion_type", "completion_type", "fda_regulated_drug", "fda_regulated_device"):
+            db.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        db.execute("DELETE FROM _migrations WHERE name = 'trials:002_raw_apart_signals'")
+    db.conn.close()
+
+    db = open_db(db_path)
+    assert "raw_json" not in {c.name for c in db["trials"].columns}
+    assert db["trial_raw"].count == 3 and trials.get_raw(db, "NCT00973089") == study("NCT00973089")
+    from litwatch.db.fts import to_fts_query
+
+    assert [t.nct_id for _, t in trials.search_trials(db, to_fts_query("GET73"))] == ["NCT03418623"]  # rowids kept
+    # The next fetch re-hashes without counting a change, and fills the new columns.
+    counts = trials.save_trials(db, [record(study(n)) for n in ALL[:3]])
+    assert counts == {"trials_unchanged": 3}
+    assert db["trial_history"].count == 0
+    assert trials.get_trial(db, "NCT03418623").fda_regulated_drug is True
+    assert trials.save_trials(db, [record(study("NCT03418623"))]) == {"trials_unchanged": 1}

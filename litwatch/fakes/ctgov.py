@@ -14,8 +14,8 @@ on it:
 - ``GET /api/v2/studies/{nct}``: 200 or 404; ``GET /api/v2/version``.
 
 Tests replace a study with a changed version (``put_study``), inject faults (``add_fault``:
-"429", "500", "truncated", "malformed"), and read the request log (``log``,
-``max_requests_per_minute``).
+"429", "500", "truncated", "malformed"; ``lose_studies``: a totalCount larger than what
+paging serves), and read the request log (``log``, ``max_requests_per_minute``).
 """
 
 from __future__ import annotations
@@ -93,6 +93,9 @@ class FakeCtgov(LoopbackServer):
         self.allowed = spec_parameters()
         self.max_page_size = 1000
         self.match_all = False  # True: every study matches every query.* (paging tests)
+        # Studies counted in totalCount but never served: the real service's result set can
+        # shrink between pages (a study edited out of the query's range while paging).
+        self.lose_studies = 0
         self.faults: list[dict] = []
         self.log: list[dict] = []
         self._tokens: dict[str, tuple[tuple, int]] = {}
@@ -244,14 +247,16 @@ class FakeCtgov(LoopbackServer):
             ):
                 continue
             matching.append(study)
-        page = matching[offset: offset + page_size]
+        total = len(matching)
+        served = matching[: max(0, total - self.lose_studies)]
+        page = served[offset: offset + page_size]
         body: dict = {"studies": page}
-        if offset + page_size < len(matching):
+        if offset + page_size < len(served):
             new_token = secrets.token_hex(8)
             self._tokens[new_token] = (key, offset + page_size)
             body["nextPageToken"] = new_token
         if token is None and one.get("countTotal") == "true":
-            body["totalCount"] = len(matching)
+            body["totalCount"] = total
         return 200, json.dumps(body).encode(), "application/json"
 
 
