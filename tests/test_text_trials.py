@@ -46,3 +46,31 @@ def test_table_is_aligned_and_fits(monkeypatch):
     assert lines[1].index("2026-11-20") == lines[2].index("2026-11-20")
     assert all(len(line) <= 90 for line in lines) and lines[2].endswith("…")
     assert lines[-1] == "* followed (watchlist or seed citation)"
+
+
+def test_show_text_says_last_known_status_retractions_and_reporting(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    shape = dict(
+        SHAPE, status="UNKNOWN", last_known_status="ACTIVE_NOT_RECRUITING", why_stopped=None,
+        references=[{"pmid": "36804489", "type": "RESULT", "citation": "x", "retractions": [{"pmid": "37000001", "source": "J"}]}],
+        results_overdue_months=14, results_due="2023-06-30", unpublished=True,
+        signals={"results_overdue": "covered: ...", "unpublished": "completed 2022-06 (53 months ago) and no publication found"},
+    )
+    text = format_trial(shape)
+    assert "Status:         UNKNOWN (last known: ACTIVE_NOT_RECRUITING)" in text
+    assert "[RETRACTED (PMID 37000001), RESULT, trial record, PubMed [si]]" in text
+    assert "Reporting:      results overdue by 14 months (due 2023-06-30)" in text
+    assert "                no publication found: completed 2022-06 (53 months ago)" in text
+
+
+def test_trial_view_adds_the_signals_to_the_contract_shape():
+    import datetime as dt
+
+    from litwatch.text_trials import trial_view
+    from litwatch.vocab.records import TRIAL_CONTRACT_KEYS, Trial
+
+    view = trial_view(Trial(nct_id="NCT03395314", followed=True), dt.date(2026, 11, 30))
+    assert list(view)[: len(TRIAL_CONTRACT_KEYS)] == list(TRIAL_CONTRACT_KEYS)
+    assert view["status"] is None and view["has_results"] is None and view["url"].endswith("/NCT03395314")
+    assert view["results_overdue_months"] is None and view["unpublished"] is False
+    assert view["signals"]["results_overdue"] == "not fetched from ClinicalTrials.gov yet"
