@@ -181,7 +181,7 @@ def save_trials(db, records: Iterable[Trial], topic: str | None = None) -> Count
                 row["first_seen_at"] = now
                 db["trials"].insert(row, pk="nct_id")
                 counts["trials_new"] += 1
-            elif old_row.get("record_hash") != rec.record_hash:
+            elif content_changed:
                 changes = diff_trial(_from_row(old_row), rec)
                 db["trials"].update(nct, _to_row(rec, now))
                 db.conn.executemany(
