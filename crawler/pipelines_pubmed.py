@@ -5,7 +5,8 @@ parser's error markers and the PMIDs PubMed did not return), so the store writes
 answer in one transaction; plus small bookkeeping items (``topic_link``, ``trial_link``,
 ``queue_stored``, ``topic_done``, ``topic_failed``).  Each pipeline does one thing:
 
-- ``NormalisePublicationPipeline``: tidy fields (PMC id case, DOI prefix, duplicates);
+- ``NormalisePublicationPipeline``: identifier spellings (PMC id case, DOI prefix) through
+  ``vocab.ids``; authors and other lists stay exactly as PubMed lists them;
 - ``ValidatePublicationPipeline``: a record without PMID or without any title and abstract
   is not usable: it moves to the batch's errors;
 - ``QuarantinePipeline``: every error keeps its raw XML in ``quarantine`` (key = PMID) with
@@ -22,27 +23,27 @@ import re
 
 from litwatch.crawler.pipelines_base import CrawlerPipeline as _Pipeline
 from litwatch.crawler.pipelines_base import DbPipeline as _DbPipeline
+from litwatch.crawler.pubmed_parse import RecordError
 from litwatch.crawler.spiders.pubmed import SOURCE
+from litwatch.db import publications
+from litwatch.db.crawl_state import quarantine, record_failure, set_watermark
+from litwatch.vocab import ids
 
-_DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-
-
-def _unique(values) -> list:
-    return list(dict.fromkeys(v for v in values if v))
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class NormalisePublicationPipeline(_Pipeline):
+    """Identifier spellings through vocab.ids; lists are left exactly as PubMed sent them
+    (two co-authors may share a display name: nothing is de-duplicated)."""
+
     def process_item(self, item):
         if item.get("_type") != "pubmed_batch":
             return item
         for rec in item["records"]:
-            if rec.get("doi"):
-                rec["doi"] = _DOI_PREFIX_RE.sub("", rec["doi"].strip())
-            if rec.get("pmcid"):
-                pmc = rec["pmcid"].strip().upper()
-                rec["pmcid"] = pmc if pmc.startswith("PMC") else f"PMC{pmc}"
-            for key in ("authors", "publication_types", "mesh", "keywords", "nct_ids", "databank_nct_ids", "abstract_nct_ids"):
-                rec[key] = _unique(rec.get(key) or [])
+            if rec.doi and not rec.doi.startswith("10."):  # "doi:10…", a doi.org link
+                rec.doi = ids.normalise_doi(rec.doi) or rec.doi.strip()
+            if rec.pmcid:
+                rec.pmcid = ids.normalise_pmcid(rec.pmcid) or rec.pmcid.strip().upper()
         return item
 
 
@@ -53,14 +54,17 @@ class ValidatePublicationPipeline(_Pipeline):
         good = []
         for rec in item["records"]:
             problem = None
-            if not str(rec.get("pmid") or "").isdigit():
-                problem = f"bad PMID {rec.get('pmid')!r}"
-            elif not (rec.get("title") or rec.get("abstract")):
+            if not str(rec.pmid or "").isdigit():
+                problem = f"bad PMID {rec.pmid!r}"
+            elif not (rec.title or rec.abstract):
                 problem = "record has neither title nor abstract"
-            elif rec.get("entrez_date") and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", rec["entrez_date"]):
-                problem = f"bad entrez date {rec['entrez_date']!r}"
+            else:
+                for name in ("entrez_date", "create_date"):
+                    value = getattr(rec, name)
+                    if value and not _DAY_RE.fullmatch(value):
+                        problem = f"bad {name.replace('_', ' ')} {value!r}"
             if problem:
-                item["errors"].append({"_error": problem, "pmid": rec.get("pmid"), "raw": rec.get("raw_xml")})
+                item["errors"].append(RecordError(problem, rec.pmid, rec.raw_xml))
             else:
                 good.append(rec)
         item["records"] = good
@@ -71,22 +75,16 @@ class QuarantinePipeline(_DbPipeline):
     def process_item(self, item):
         if item.get("_type") != "pubmed_batch" or not item["errors"]:
             return item
-        from litwatch.db.crawl_state import quarantine
-
         for err in item["errors"]:
-            raw = err.get("raw")
-            key = err.get("pmid") or ("sha1:" + hashlib.sha1(raw or b"").hexdigest()[:16])
-            quarantine(self.db, SOURCE, key, err["_error"], raw)
+            key = err.pmid or ("sha1:" + hashlib.sha1(err.raw or b"").hexdigest()[:16])
+            quarantine(self.db, SOURCE, key, err.reason, err.raw)
             self.spider.counts["quarantined"] += 1
-            self.spider.warn(f"PMID {key}: record kept in quarantine, not stored: {err['_error'][:200]}")
+            self.spider.warn(f"PMID {key}: record kept in quarantine, not stored: {err.reason[:200]}")
         return item
 
 
 class StorePublicationPipeline(_DbPipeline):
     def process_item(self, item):
-        from litwatch.db import publications
-        from litwatch.db.crawl_state import record_failure, set_watermark
-
         kind = item.get("_type")
         counts = self.spider.counts
         if kind == "pubmed_batch":
@@ -95,7 +93,7 @@ class StorePublicationPipeline(_DbPipeline):
             if item.get("topic"):
                 # A quarantined or missing record still belongs to the topic that found it:
                 # the later crawl that stores it (from the queue) does not know the topic.
-                held = [e["pmid"] for e in item["errors"] if e.get("pmid")] + list(item["missing"])
+                held = [e.pmid for e in item["errors"] if e.pmid] + list(item["missing"])
                 if held:
                     publications.add_topic(self.db, held, item["topic"])
             if item["purpose"] == "queue":

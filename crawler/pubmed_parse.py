@@ -1,8 +1,12 @@
-"""Streaming parser of an efetch ``PubmedArticleSet`` into plain publication dicts.
+"""Streaming parser of an efetch ``PubmedArticleSet`` into ``vocab.records.Publication``.
 
-``parse_pubmed(source)`` yields one dict per ``<PubmedArticle>``: every field of CONTRACT's
-publication shape plus what the store keeps (see ``db/migrations/publications.py``).
-Fetching and saving live elsewhere (the spider, ``db.publications``).
+``parse_pubmed(source)`` yields one Publication per ``<PubmedArticle>`` and per
+``<PubmedBookArticle>`` (a Bookshelf chapter: ``record_type`` "book_chapter", ``book``
+set): every field of CONTRACT's publication shape plus what the store keeps (see
+``db/migrations/publications.py``).  Fetching and saving live elsewhere (the spider,
+``db.publications``).  Authors are kept exactly as listed (order, count, never merged);
+every CommentsCorrections link is kept whatever its RefType; Entry and Create dates come
+from History by their PubStatus names (``EDAT_STATUS``, ``CRDT_STATUS`` below).
 
 How it streams: the input (bytes, a path or a binary file, read 1 MB at a time) is cut at
 ``<PubmedArticle>`` … ``</PubmedArticle>`` boundaries (a byte search; ``<`` cannot occur
@@ -27,45 +31,58 @@ turned into readable text (``msub`` -> ``<sub>``, ``mfrac`` -> ``a/b``...), and 
 element is unwrapped.  A web digest can insert the string as is; a terminal calls
 ``plain_text()``.  Everything else (journal, authors, MeSH, keywords) is plain text.
 
-A record that cannot be read yields an *error marker* instead: ``{"_error": reason, "pmid":
-PMID or None, "raw": bytes}``; the pipeline quarantines it and the rest is still parsed.
+A record that cannot be read yields a ``RecordError(reason, pmid or None, raw bytes)``
+instead; the pipeline quarantines it and the rest is still parsed.
 Input that holds no record at all but is not an empty ``PubmedArticleSet`` (an HTML error
 page, a cut-off body) raises ``etree.XMLSyntaxError``: the caller retries or fails.
 """
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import hashlib
 import html
 import re
+from dataclasses import dataclass
 from typing import IO, Iterator
 
 from lxml import etree
 
+from litwatch.vocab import ids
+from litwatch.vocab.markup import INLINE_TAGS, fragment_to_text
+from litwatch.vocab.records import RETRACTING_TYPES, Author, Book, Correction, Publication
+from litwatch.vocab.text import clean_text
+
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
-KEEP_TAGS = frozenset({"i", "b", "sub", "sup", "u"})
+KEEP_TAGS = frozenset(INLINE_TAGS)
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
-NCT_RE = re.compile(r"\bNCT\d{8}\b")
 PMID_RE = re.compile(rb"<PMID[^>]*>\s*(\d+)\s*</PMID>")
-_WS_RE = re.compile(r"\s+")
-_TAG_RE = re.compile(r"<[^>]+>")
 MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 # Labels PubMed itself does not print in front of a section.
 SILENT_LABELS = frozenset({"UNLABELLED", "UNASSIGNED", ""})
-# CommentsCorrections kinds that change how far a paper can be trusted (not CommentIn/Cites).
-CORRECTION_TYPES = frozenset({
-    "RetractionIn", "RetractionOf", "PartialRetractionIn", "PartialRetractionOf",
-    "ErratumIn", "ErratumFor", "ExpressionOfConcernIn", "ExpressionOfConcernFor",
-    "RepublishedIn", "RepublishedFrom", "RetractedandRepublishedIn", "RetractedandRepublishedFrom",
-    "UpdateIn", "UpdateOf",
-})
+# History PubStatus names of the two PubMed dates (pubmed_250101 documentation of
+# PubStatus: "pubmed: PubMed Entry Date [edat]", "entrez: PubMed Create Date [crdt]"; NLM
+# Technical Bulletin Nov-Dec 2008: Create Date is the XML PubStatus "entrez").
+EDAT_STATUS, CRDT_STATUS = "pubmed", "entrez"
+# Published more than this long before it reached PubMed: a late arrival.
+LATE_AFTER = dt.timedelta(days=365)
+
+
+@dataclass(slots=True)
+class RecordError:
+    """A record that could not be read: the pipeline quarantines ``raw`` under ``pmid``."""
+
+    reason: str
+    pmid: str | None = None
+    raw: bytes | None = None
 
 
 # ----------------------------------------------------------------- text helpers
 def _escape(text: str | None) -> str:
     if not text:
         return ""
-    return html.escape(text, quote=False)
+    return html.escape(clean_text(text), quote=False)
 
 
 def _norm(text: str) -> str:
@@ -73,14 +90,28 @@ def _norm(text: str) -> str:
 
 
 def plain_text(fragment: str | None) -> str:
-    """The readable text of a stored title/abstract fragment: tags dropped, entities undone."""
-    if not fragment:
-        return ""
-    return html.unescape(_TAG_RE.sub("", fragment))
+    """The readable text of a stored title/abstract fragment (vocab.markup.fragment_to_text)."""
+    return fragment_to_text(fragment)
 
 
 def _local(tag) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _multiscripts(kids) -> str:
+    """``mmultiscripts``: base (sub sup)* [mprescripts (presub presup)*] -> ¹⁴C-style tags."""
+    names = [_local(k.tag) for k in kids]
+    cut = names.index("mprescripts") if "mprescripts" in names else len(kids)
+    post, pre = kids[1:cut], kids[cut + 1:]
+
+    def scripts(pairs) -> str:
+        out = []
+        for i in range(0, len(pairs) - 1, 2):
+            sub, sup = _mathml(pairs[i]), _mathml(pairs[i + 1])
+            out.append((f"<sub>{sub}</sub>" if sub else "") + (f"<sup>{sup}</sup>" if sup else ""))
+        return "".join(out)
+
+    return scripts(pre) + (_mathml(kids[0]) if kids else "") + scripts(post)
 
 
 def _mathml(el) -> str:
@@ -93,6 +124,8 @@ def _mathml(el) -> str:
         return ""
     if name == "semantics":
         return _mathml(kids[0]) if kids else ""
+    if name == "mmultiscripts":
+        return _multiscripts(kids)
     if name == "msub" and len(kids) == 2:
         return f"{_mathml(kids[0])}<sub>{_mathml(kids[1])}</sub>"
     if name == "msup" and len(kids) == 2:
@@ -137,21 +170,21 @@ def _fragment(el) -> str:
 
 
 def _plain(el) -> str:
+    """An element's text, tags dropped, spaces folded (journal, names, MeSH...)."""
     if el is None:
         return ""
     if len(el) == 0:
-        return " ".join((el.text or "").split())
-    return " ".join("".join(el.itertext()).split())
+        return " ".join(clean_text(el.text or "").split())
+    return " ".join(clean_text("".join(el.itertext())).split())
+
+
+def _text_or_none(el) -> str | None:
+    return _plain(el) or None
 
 
 def _texts(nodes) -> list[str]:
-    """Plain texts of elements that hold only text (MeSH names, keywords, types)."""
-    out = []
-    for node in nodes:
-        text = " ".join((node.text or "").split()) if len(node) == 0 else _plain(node)
-        if text:
-            out.append(text)
-    return out
+    """Plain texts of elements that hold only text (MeSH names, keywords, types), in order."""
+    return [t for t in (_plain(n) for n in nodes) if t]
 
 
 # ---------------------------------------------------------------------- dates
@@ -188,79 +221,184 @@ def _ymd(el) -> str | None:
     return f"{year}-{month:02d}"
 
 
+def _pub_date_of(pd) -> tuple[str | None, str | None]:
+    """A PubDate element -> (pub_date, pub_date_text): text is the MedlineDate or "Year Season"."""
+    if pd is None:
+        return None, None
+    medline = pd.findtext("MedlineDate")
+    if medline:
+        m = re.match(r"\s*(\d{4})(?:\s+([A-Za-z]{3}))?", medline)
+        if m:
+            month = _month(m.group(2))
+            return (f"{m.group(1)}-{month:02d}" if month else m.group(1)), medline.strip()
+        return None, medline.strip()
+    season = pd.findtext("Season")
+    date = _ymd(pd)
+    if season:
+        return date, f"{pd.findtext('Year') or ''} {season.strip()}".strip()
+    return date, None
+
+
 def _pub_date(journal, article_date) -> tuple[str | None, str | None]:
-    """(pub_date, pub_date_text): text is the MedlineDate or "Year Season" as printed."""
     issue = journal.find("JournalIssue") if journal is not None else None
-    pd = issue.find("PubDate") if issue is not None else None
-    if pd is not None:
-        medline = pd.findtext("MedlineDate")
-        if medline:
-            m = re.match(r"\s*(\d{4})(?:\s+([A-Za-z]{3}))?", medline)
-            if m:
-                month = _month(m.group(2))
-                return (f"{m.group(1)}-{month:02d}" if month else m.group(1)), medline.strip()
-            return None, medline.strip()
-        season = pd.findtext("Season")
-        date = _ymd(pd)
-        if season:
-            return date, f"{pd.findtext('Year') or ''} {season.strip()}".strip()
-        if date:
-            return date, None
+    date, text = _pub_date_of(issue.find("PubDate") if issue is not None else None)
+    if date or text:
+        return date, text
     return _ymd(article_date), None
 
 
-# --------------------------------------------------------------------- record
-def _authors(author_list) -> list[str]:
-    out = []
-    if author_list is None:
-        return out
-    for author in author_list.iterchildren("Author"):
-        if author.get("ValidYN") == "N":  # an entry NLM marked as erroneous
-            continue
-        last = initials = fore = None
-        for child in author:
-            tag = child.tag
-            if tag == "LastName":
-                last = (child.text or "").strip()
-            elif tag == "Initials":
-                initials = (child.text or "").strip()
-            elif tag == "ForeName":
-                fore = child.text or ""
-            elif tag == "CollectiveName":
-                last = _plain(child)
-                initials = ""
-        if not last:
-            continue
-        if initials is None:
-            initials = "".join(p[0] for p in (fore or "").replace("-", " ").split() if p)
-        out.append(f"{last} {initials}" if initials else last)
+def _latest_day(date: str) -> dt.date | None:
+    """The last day a YYYY[-MM[-DD]] date can mean (a 2019 paper may be from December)."""
+    try:
+        parts = [int(p) for p in date.split("-")]
+        if len(parts) == 1:
+            return dt.date(parts[0], 12, 31)
+        if len(parts) == 2:
+            return dt.date(parts[0], parts[1], calendar.monthrange(parts[0], parts[1])[1])
+        return dt.date(parts[0], parts[1], parts[2])
+    except (ValueError, IndexError):
+        return None
+
+
+def is_late_arrival(pub_date: str | None, create_date: str | None) -> bool:
+    """Published more than a year before the record was created in PubMed."""
+    if not pub_date or not create_date:
+        return False
+    published, created = _latest_day(pub_date), _latest_day(create_date)
+    return bool(published and created and created - published > LATE_AFTER)
+
+
+def _history(history) -> dict[str, str]:
+    """{PubStatus: YYYY-MM-DD} of a History element, first date of each status kept."""
+    out: dict[str, str] = {}
+    if history is not None:
+        for date in history:
+            status = date.get("PubStatus")
+            value = _ymd(date)
+            if status and value and status not in out:
+                out[status] = value
     return out
 
 
-def _abstract(abstract_el) -> tuple[str, list[dict]]:
-    sections = []
-    if abstract_el is None:
-        return "", sections
-    for node in abstract_el.iterchildren("AbstractText"):
-        text = _fragment(node)
-        label = (node.get("Label") or "").strip()
-        sections.append({"label": label or None, "category": node.get("NlmCategory"), "text": text})
+# --------------------------------------------------------------------- parts
+def _author(author) -> Author | None:
+    """One <Author>/<Investigator>; None for an entry NLM marked invalid or an empty one."""
+    if author.get("ValidYN") == "N":  # an entry NLM marked as erroneous: PubMed hides it
+        return None
+    last = fore = initials = suffix = collective = orcid = affiliation = None
+    for child in author:
+        tag = child.tag
+        if tag == "LastName":
+            last = _plain(child) or None
+        elif tag == "ForeName":
+            fore = _plain(child) or None
+        elif tag == "Initials":
+            initials = _plain(child) or None
+        elif tag == "Suffix":
+            suffix = _plain(child) or None
+        elif tag == "CollectiveName":
+            collective = _plain(child) or None
+        elif tag == "Identifier":
+            if (child.get("Source") or "").upper() == "ORCID" and orcid is None:
+                orcid = ids.normalise_orcid(child.text)
+        elif tag == "AffiliationInfo" and affiliation is None:
+            affiliation = _plain(child.find("Affiliation")) or None
+    if collective and not last:
+        display = collective
+    elif last:
+        shown = initials if initials is not None else "".join(p[0] for p in (fore or "").replace("-", " ").split() if p)
+        display = " ".join(x for x in (last, shown, suffix) if x)
+    else:
+        return None
+    return Author(display=display, last_name=last, fore_name=fore, initials=initials, suffix=suffix,
+                  collective_name=collective, orcid=orcid, affiliation=affiliation)
+
+
+def _authors(author_list) -> list[Author]:
+    """Every author in order: never merged, even when two share a display name."""
+    if author_list is None:
+        return []
+    return [a for a in (_author(x) for x in author_list.iterchildren("Author")) if a is not None]
+
+
+def _sections_of(nodes) -> list[dict]:
+    return [{"label": (n.get("Label") or "").strip() or None, "category": n.get("NlmCategory"), "text": _fragment(n)}
+            for n in nodes]
+
+
+def _joined(sections: list[dict]) -> str:
     parts = []
     for s in sections:
         if s["label"] and s["label"].upper() not in SILENT_LABELS:
             parts.append(f"{_escape(s['label'])}: {s['text']}")
         elif s["text"]:
             parts.append(s["text"])
-    return "\n\n".join(parts), sections
+    return "\n\n".join(parts)
 
 
-def _record(el, raw: bytes) -> dict:
-    """One parsed <PubmedArticle> -> the publication dict.
+def _abstract(abstract_el) -> tuple[str, list[dict]]:
+    if abstract_el is None:
+        return "", []
+    sections = _sections_of(abstract_el.iterchildren("AbstractText"))
+    return _joined(sections), sections
+
+
+def _other_abstract(el) -> dict:
+    text, _ = _abstract(el)
+    return {"type": el.get("Type"), "language": el.get("Language"), "text": text}
+
+
+def _correction(cc) -> Correction:
+    return Correction(ref_type=cc.get("RefType") or "", other_pmid=_plain(cc.find("PMID")) or None,
+                      note=_plain(cc.find("RefSource")) or None)
+
+
+def _article_ids(id_list, ids_: dict[str, str]) -> None:
+    if id_list is None:
+        return
+    for aid in id_list:
+        kind, value = aid.get("IdType"), (aid.text or "").strip()
+        if kind and value and kind not in ids_:
+            ids_[kind] = value
+
+
+def _text_ncts(*fragments: str) -> list[str]:
+    found = []
+    for fragment in fragments:
+        if fragment and "nct" in fragment.lower():
+            found += [m.upper() for m in ids.NCT_IN_TEXT_RE.findall(fragment)]
+    return list(dict.fromkeys(found))
+
+
+def _finish(pub: Publication, history: dict[str, str], article_ids: dict[str, str], raw: bytes) -> Publication:
+    """What articles and books derive alike: ids, dates, trial numbers, flags, hash."""
+    pub.pubmed_history = history
+    pub.entrez_date = history.get(EDAT_STATUS) or history.get(CRDT_STATUS)
+    pub.create_date = history.get(CRDT_STATUS) or history.get(EDAT_STATUS)
+    pub.late_arrival = is_late_arrival(pub.pub_date, pub.create_date)
+    pub.doi = pub.doi or article_ids.get("doi")
+    pub.pii = pub.pii or article_ids.get("pii")
+    pub.pmcid = ids.normalise_pmcid(article_ids.get("pmc"))
+    pub.nbk = ids.normalise_nbk(article_ids.get("bookaccession"))
+    pub.authors = [a.display for a in pub.author_details]
+    pub.abstract_nct_ids = [n for n in _text_ncts(pub.title, pub.abstract or "") if n not in pub.databank_nct_ids]
+    pub.nct_ids = sorted(set(pub.databank_nct_ids) | set(pub.abstract_nct_ids))
+    pub.retracted = any(c.ref_type in RETRACTING_TYPES for c in pub.corrections) or "Retracted Publication" in pub.publication_types
+    pub.record_hash = hashlib.sha1(raw).hexdigest()
+    pub.raw_xml = raw
+    return pub
+
+
+# --------------------------------------------------------------------- record
+def _record(el, raw: bytes) -> Publication:
+    """One parsed <PubmedArticle> (or <PubmedBookArticle>) -> a Publication.
 
     Walks the children of MedlineCitation, Article and PubmedData once each (cheaper than
     one path lookup per field: this function is most of the parse time)."""
+    if el.tag == "PubmedBookArticle":
+        return _book_record(el, raw)
     if el.tag != "PubmedArticle":
-        raise ValueError(f"{el.tag} (a book chapter) is not supported")
+        raise ValueError(f"unexpected record element {el.tag}")
     mc = pubmed_data = None
     for child in el:
         if child.tag == "MedlineCitation":
@@ -272,7 +410,9 @@ def _record(el, raw: bytes) -> dict:
     pmid = ""
     article = date_revised = mesh_list = journal_info = None
     keywords: list[str] = []
-    corrections = []
+    corrections: list[Correction] = []
+    other_ids: list[dict] = []
+    other_abstracts: list[dict] = []
     for child in mc:
         tag = child.tag
         if tag == "PMID":
@@ -286,16 +426,15 @@ def _record(el, raw: bytes) -> dict:
         elif tag == "KeywordList":
             keywords += _texts(child.iterchildren("Keyword"))
         elif tag == "CommentsCorrectionsList":
-            for cc in child:
-                ref_type = cc.get("RefType")
-                if ref_type in CORRECTION_TYPES:
-                    corrections.append({
-                        "ref_type": ref_type,
-                        "other_pmid": (cc.findtext("PMID") or "").strip(),
-                        "note": _plain(cc.find("RefSource")) or None,
-                    })
+            corrections += [_correction(cc) for cc in child.iterchildren("CommentsCorrections")]
         elif tag == "MedlineJournalInfo":
             journal_info = child
+        elif tag == "OtherID":
+            value = _plain(child)
+            if value:
+                other_ids.append({"source": child.get("Source"), "id": value})
+        elif tag == "OtherAbstract":
+            other_abstracts.append(_other_abstract(child))
     if not pmid.isdigit():
         raise ValueError(f"bad PMID {pmid!r}")
     if article is None:
@@ -305,7 +444,6 @@ def _record(el, raw: bytes) -> dict:
     language = None
     pub_types: list[str] = []
     databank_ncts: list[str] = []
-    ids: dict[str, str] = {}
     locations: dict[str, str] = {}
     for child in article:
         tag = child.tag
@@ -330,86 +468,124 @@ def _record(el, raw: bytes) -> dict:
             for bank in child:
                 if (bank.findtext("DataBankName") or "").strip().lower() == "clinicaltrials.gov":
                     for acc in bank.iterfind("AccessionNumberList/AccessionNumber"):
-                        value = (acc.text or "").strip().upper()
-                        if NCT_RE.fullmatch(value):
+                        value = ids.normalise_nct(acc.text)
+                        if value and value not in databank_ncts:
                             databank_ncts.append(value)
         elif tag == "ArticleDate":
             article_date = article_date if article_date is not None else child
         elif tag == "VernacularTitle":
             vernacular = child
 
-    entrez = pubmed_date = None
+    history: dict[str, str] = {}
+    article_ids: dict[str, str] = {}
     if pubmed_data is not None:
         for child in pubmed_data:
             if child.tag == "History":
-                for date in child:
-                    status = date.get("PubStatus")
-                    if status == "entrez":
-                        entrez = _ymd(date)
-                    elif status == "pubmed":
-                        pubmed_date = _ymd(date)
+                history = _history(child)
             elif child.tag == "ArticleIdList":
                 # The record's own ids: PubmedData/ArticleIdList only; the same element
                 # under PubmedData/ReferenceList names the works it cites.
-                for aid in child:
-                    kind, value = aid.get("IdType"), (aid.text or "").strip()
-                    if kind and value and kind not in ids:
-                        ids[kind] = value
+                _article_ids(child, article_ids)
     for kind, value in locations.items():
-        ids.setdefault(kind, value)
+        article_ids.setdefault(kind, value)
 
     title = _fragment(title_el) or _fragment(vernacular)
     abstract, sections = _abstract(abstract_el)
     pub_date, pub_date_text = _pub_date(journal, article_date)
-    text_ncts = (NCT_RE.findall(title) if "NCT" in title else []) + (NCT_RE.findall(abstract) if "NCT" in abstract else [])
-    abstract_ncts = [n for n in dict.fromkeys(text_ncts) if n not in databank_ncts]
-    retracted = any(c["ref_type"] == "RetractionIn" for c in corrections) or "Retracted Publication" in pub_types
-    mesh = [" ".join((h[0].text or "").split()) for h in mesh_list if len(h) and h[0].tag == "DescriptorName"] if mesh_list is not None else []
+    mesh = [_plain(h[0]) for h in mesh_list if len(h) and h[0].tag == "DescriptorName"] if mesh_list is not None else []
     journal_title = abbrev = None
     if journal is not None:
         for child in journal:
             if child.tag == "Title":
-                journal_title = _plain(child)
+                journal_title = _plain(child) or None
             elif child.tag == "ISOAbbreviation":
-                abbrev = child.text
+                abbrev = _plain(child) or None
     if not abbrev and journal_info is not None:
-        abbrev = journal_info.findtext("MedlineTA")
-    pmcid = ids.get("pmc")
-    return {
-        "pmid": pmid,
-        "title": title,
-        "abstract": abstract or None,
-        "abstract_sections": sections,
-        "journal": journal_title,
-        "journal_abbrev": abbrev,
-        "pub_date": pub_date,
-        "pub_date_text": pub_date_text,
-        "entrez_date": entrez or pubmed_date,
-        "doi": ids.get("doi"),
-        "pmcid": pmcid.upper() if pmcid else None,
-        "pii": ids.get("pii"),
-        "authors": _authors(author_list),
-        "publication_types": pub_types,
-        "mesh": mesh,
-        "keywords": keywords,
-        "language": language,
-        "medline_status": mc.get("Status"),
-        "date_revised": _ymd(date_revised),
-        "nct_ids": sorted(set(databank_ncts) | set(abstract_ncts)),
-        "databank_nct_ids": list(dict.fromkeys(databank_ncts)),
-        "abstract_nct_ids": abstract_ncts,
-        "corrections": corrections,
-        "retracted": retracted,
-        "record_hash": hashlib.sha1(raw).hexdigest(),
-        "raw_xml": raw,
-    }
+        abbrev = _text_or_none(journal_info.find("MedlineTA"))
+    pub = Publication(
+        pmid=pmid, title=title, abstract=abstract or None, abstract_sections=sections,
+        journal=journal_title, journal_abbrev=abbrev, pub_date=pub_date, pub_date_text=pub_date_text,
+        other_ids=other_ids, author_details=_authors(author_list), publication_types=pub_types,
+        mesh=mesh, keywords=keywords, other_abstracts=other_abstracts, language=language,
+        medline_status=mc.get("Status"), date_revised=_ymd(date_revised),
+        databank_nct_ids=databank_ncts, corrections=corrections,
+    )
+    return _finish(pub, history, article_ids, raw)
 
 
-def _error(reason: str, raw: bytes | None, pmid: str | None = None) -> dict:
+def _book_record(el, raw: bytes) -> Publication:
+    """One <PubmedBookArticle>: a Bookshelf chapter (or a whole book when it has no ArticleTitle)."""
+    doc = el.find("BookDocument")
+    if doc is None:
+        raise ValueError("no BookDocument")
+    pmid = (doc.findtext("PMID") or "").strip()
+    if not pmid.isdigit():
+        raise ValueError(f"bad PMID {pmid!r}")
+    book_el = doc.find("Book")
+    article_ids: dict[str, str] = {}
+    _article_ids(doc.find("ArticleIdList"), article_ids)
+    book_data = el.find("PubmedBookData")
+    history = _history(book_data.find("History")) if book_data is not None else {}
+    if book_data is not None:
+        _article_ids(book_data.find("ArticleIdList"), article_ids)
+
+    def people(parent, kind: str) -> list[Author]:
+        out: list[Author] = []
+        if parent is not None:
+            for author_list in parent.iterchildren("AuthorList"):
+                if (author_list.get("Type") or "authors") == kind:
+                    out += _authors(author_list)
+        return out
+
+    chapter_authors = people(doc, "authors")
+    book_authors = people(book_el, "authors")
+    editors = people(doc, "editors") + people(book_el, "editors")
+    publisher = book_el.find("Publisher") if book_el is not None else None
+    book_title_el = book_el.find("BookTitle") if book_el is not None else None
+    title_el = doc.find("ArticleTitle")
+    pub_date, pub_date_text = _pub_date_of(book_el.find("PubDate") if book_el is not None else None)
+    abstract, sections = _abstract(doc.find("Abstract"))
+    labels = [_plain(x) for x in doc.iterchildren("LocationLabel") if _plain(x)]
+    book = Book(
+        accession=ids.normalise_nbk(article_ids.get("bookaccession")),
+        book_title=_fragment(book_title_el),
+        publisher=_text_or_none(publisher.find("PublisherName")) if publisher is not None else None,
+        publisher_location=_text_or_none(publisher.find("PublisherLocation")) if publisher is not None else None,
+        editors=[a.display for a in editors], editor_details=editors,
+        book_authors=[a.display for a in book_authors],
+        location_label=labels[0] if labels else None,
+        volume=_text_or_none(book_el.find("Volume")) if book_el is not None else None,
+        edition=_text_or_none(book_el.find("Edition")) if book_el is not None else None,
+        collection_title=_text_or_none(book_el.find("CollectionTitle")) if book_el is not None else None,
+        isbn=_texts(book_el.iterchildren("Isbn")) if book_el is not None else [],
+        contribution_date=_ymd(doc.find("ContributionDate")),
+        sections=[_plain(s.find("SectionTitle")) for s in doc.iterfind("Sections/Section") if _plain(s.find("SectionTitle"))],
+    )
+    if book.accession:
+        book.url = ids.bookshelf_url(book.accession)
+    keywords: list[str] = []
+    for kw_list in doc.iterchildren("KeywordList"):
+        keywords += _texts(kw_list.iterchildren("Keyword"))
+    languages = _texts(doc.iterchildren("Language"))
+    pub = Publication(
+        pmid=pmid,
+        title=_fragment(title_el) or _fragment(doc.find("VernacularTitle")) or book.book_title,
+        abstract=abstract or None, abstract_sections=sections,
+        journal=fragment_to_text(book.book_title) or None, pub_date=pub_date, pub_date_text=pub_date_text,
+        author_details=chapter_authors or book_authors,
+        publication_types=_texts(doc.iterchildren("PublicationType")),
+        keywords=keywords, language=languages[0] if languages else None,
+        medline_status=None, date_revised=_ymd(doc.find("DateRevised")),
+        record_type="book_chapter" if title_el is not None else "book", book=book,
+    )
+    return _finish(pub, history, article_ids, raw)
+
+
+def _error(reason: str, raw: bytes | None, pmid: str | None = None) -> RecordError:
     if pmid is None and raw:
         m = PMID_RE.search(raw)
         pmid = m.group(1).decode() if m else None
-    return {"_error": reason, "pmid": pmid, "raw": raw}
+    return RecordError(reason, pmid, raw)
 
 
 # One parser for every record: no DTD, no network, no entity expansion (PubMed uses only
@@ -420,8 +596,8 @@ _REFS_START, _REFS_END = b"<ReferenceList", b"</ReferenceList>"
 READ_SIZE = 1 << 20
 
 
-def parse_record(raw: bytes) -> dict:
-    """One ``<PubmedArticle>`` (bytes) -> a publication dict or an error marker."""
+def parse_record(raw: bytes) -> Publication | RecordError:
+    """One ``<PubmedArticle>``/``<PubmedBookArticle>`` (bytes) -> a Publication or a RecordError."""
     body = raw
     cut = raw.find(_REFS_START)
     if cut != -1:
@@ -459,18 +635,18 @@ def _records(buf: bytes, pos: int, final: bool) -> Iterator[tuple[bytes, int]]:
         pos = stop
 
 
-def _parse_chunk(raw: bytes) -> Iterator[dict]:
+def _parse_chunk(raw: bytes) -> Iterator[Publication | RecordError]:
     """Parse one record; if it does not parse and holds another record's start (its own
     end tag was lost), the damage is the part before that start: the rest parses on."""
     rec = parse_record(raw)
-    if "_error" not in rec or not rec["_error"].startswith("malformed"):
+    if not isinstance(rec, RecordError) or not rec.reason.startswith("malformed"):
         yield rec
         return
     inner = _START_RE.search(raw, 1)
     if inner is None:
         yield rec
         return
-    yield _error(rec["_error"], raw[: inner.start()])
+    yield _error(rec.reason, raw[: inner.start()])
     yield from _parse_chunk(raw[inner.start():])
 
 
@@ -483,8 +659,8 @@ def _check_container(head: bytes) -> None:
     raise etree.XMLSyntaxError(f"not a PubmedArticleSet: {text[:80]!r}", None, 0, 0)
 
 
-def parse_pubmed(source: bytes | str | IO[bytes]) -> Iterator[dict]:
-    """Yield publication dicts (or error markers) from an efetch answer.
+def parse_pubmed(source: bytes | str | IO[bytes]) -> Iterator[Publication | RecordError]:
+    """Yield Publications (or RecordErrors) from an efetch answer.
 
     ``source`` is the answer's bytes, a path, or a binary file object (read in 1 MB blocks).
     """

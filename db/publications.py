@@ -1,6 +1,7 @@
 """PubMed publications in the store: save parsed records, read them back as CONTRACT shapes.
 
-``save_publications`` takes the plain dicts of ``crawler.pubmed_parse`` and stores a batch in
+``save_publications`` takes the ``vocab.records.Publication`` records of
+``crawler.pubmed_parse`` (articles and Bookshelf chapters alike) and stores a batch in
 one transaction with ``executemany`` (the benchmark's end-to-end rate depends on it): an
 upsert keyed by PMID that leaves an unchanged record (same ``record_hash``) untouched, the
 topic that found it, its corrections, the trials it cites (``trial_links`` source
@@ -8,19 +9,32 @@ topic that found it, its corrections, the trials it cites (``trial_links`` sourc
 zlib-compressed in ``publication_raw`` so a better parser can re-derive fields later
 without crawling again.
 
-Reading: ``get_publication`` (PMID, PMC id or DOI), ``iter_publications`` (export) and
-``search_publications`` (FTS5 bm25, used by ``db.search``) all return CONTRACT's shape.
+Reading: ``read_publications`` (PMIDs) and ``get_publication_record`` return Publications
+(with ``topics``, the linked ``nct_ids`` and every correction link), in a constant number
+of statements per page; ``publication_json`` is their JSON shape.  ``get_publication``
+(PMID, PMC id, NBK accession or DOI), ``iter_publications`` (export) and
+``search_publications`` (FTS5 bm25, used by ``db.search``) return that JSON shape.
+
+JSON shape: CONTRACT's publication keys (``kind`` is "publication" for every PubMed record,
+books included, so every consumer of the contract keeps working), plus ``record_type``
+("article", "book_chapter", "book"), ``book`` (null or the ``vocab.records.Book`` fields:
+``accession``, ``url`` (Bookshelf), ``book_title``, ``publisher``, ``publisher_location``,
+``editors``, ``editor_details``, ``book_authors``, ``location_label``, ``volume``,
+``edition``, ``collection_title``, ``isbn``, ``contribution_date``, ``sections``), ``nbk``,
+``create_date``, ``late_arrival``, ``pubmed_history``, ``author_details``, ``other_ids``,
+``other_abstracts``, ``corrections`` (the correction-like links with a plain-word
+``label``) and ``comments_corrections`` (every link, any RefType).
 """
 
 from __future__ import annotations
 
 import json
 import queue
-import re
 import sqlite3
 import threading
 import zlib
 from collections import Counter
+from dataclasses import asdict
 from typing import Iterable, Iterator
 
 try:  # ISA-L writes the same zlib format 4-5x faster (and smaller); plain zlib reads it back
@@ -28,15 +42,23 @@ try:  # ISA-L writes the same zlib format 4-5x faster (and smaller); plain zlib 
 except ImportError:  # pragma: no cover - optional speed-up: the package "isal"
     _deflate = zlib
 
+from litwatch.vocab import ids
+from litwatch.vocab.corrections import CORRECTION_LABELS
 from litwatch.vocab.errors import QueryError
+from litwatch.vocab.records import Author, Book, Correction, Publication
 from litwatch.vocab.times import utcnow
 
-PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
-JSON_COLUMNS = ("authors", "publication_types", "mesh", "keywords", "abstract_sections")
+JSON_COLUMNS = (
+    "authors", "publication_types", "mesh", "keywords", "abstract_sections", "pubmed_history",
+    "author_details", "other_ids", "other_abstracts",
+)
+BOOL_COLUMNS = ("retracted", "late_arrival")
 COLUMNS = (
     "pmid", "title", "abstract", "abstract_sections", "journal", "journal_abbrev", "pub_date",
     "pub_date_text", "entrez_date", "doi", "pmcid", "pii", "authors", "publication_types", "mesh",
     "keywords", "language", "medline_status", "date_revised", "retracted", "record_hash",
+    "record_type", "create_date", "late_arrival", "pubmed_history", "nbk", "book",
+    "author_details", "other_ids", "other_abstracts",
 )
 # Level 1: PubMed XML still shrinks about 3x, at a fraction of level 6's CPU time
 # (compression is the largest single cost of storing a record; see bench/bench_pubmed.py).
@@ -86,55 +108,63 @@ def known_pmids(db, pmids: Iterable[str]) -> set[str]:
     return set(stored_hashes(db, pmids))
 
 
-def _row(rec: dict) -> tuple:
+def _json(value) -> str:
+    if value and isinstance(value, list) and not isinstance(value[0], (str, dict)):
+        value = [asdict(v) for v in value]  # Author records
+    return json.dumps(value if value is not None else [], ensure_ascii=False)
+
+
+def _row(rec: Publication) -> tuple:
     values = []
     for col in COLUMNS:
-        value = rec.get(col)
+        value = getattr(rec, col)
         if col in JSON_COLUMNS:
-            value = json.dumps(value or [], ensure_ascii=False)
-        elif col == "retracted":
+            value = _json(value)
+        elif col in BOOL_COLUMNS:
             value = 1 if value else 0
+        elif col == "book":
+            value = json.dumps(asdict(value), ensure_ascii=False) if value is not None else None
         values.append(value)
     return tuple(values)
 
 
-def save_publications(db, records: Iterable[dict], topic: str | None = None, *, now: str | None = None) -> Counter:
+def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None) -> Counter:
     """Store parsed records in one transaction; returns counts new / updated / unchanged.
 
     A record whose ``record_hash`` equals the stored one is not rewritten (no FTS churn);
     its topic link and queue entry are still recorded.
     """
-    records = [r for r in records if r.get("pmid")]
+    records = [r for r in records if r.pmid]
     counts: Counter = Counter()
     if not records:
         return counts
     now = now or utcnow()
-    existing = stored_hashes(db, [r["pmid"] for r in records])
+    existing = stored_hashes(db, [r.pmid for r in records])
     rows, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], []
     seen: set[str] = set()
     for rec in records:
-        pmid = rec["pmid"]
+        pmid = rec.pmid
         old = existing.get(pmid)
         if pmid in seen:
             continue
         seen.add(pmid)
         if old is None:
             counts["new"] += 1
-        elif old != rec.get("record_hash"):
+        elif old != rec.record_hash:
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
-        if old != rec.get("record_hash"):
+        if old != rec.record_hash:
             rows.append(_row(rec) + (now, now))
-            if rec.get("raw_xml") is not None:
-                raw_rows.append((pmid, _deflate.compress(rec["raw_xml"], ZLIB_LEVEL)))
+            if rec.raw_xml is not None:
+                raw_rows.append((pmid, _deflate.compress(rec.raw_xml, ZLIB_LEVEL)))
         if topic:
             topic_rows.append((pmid, topic, now))
-        for c in rec.get("corrections") or ():
-            correction_rows.append((pmid, c["ref_type"], c.get("other_pmid") or "", c.get("note"), now))
-        for nct in rec.get("databank_nct_ids") or ():
+        for c in rec.corrections:
+            correction_rows.append((pmid, c.ref_type, c.other_pmid or "", c.note, now))
+        for nct in rec.databank_nct_ids:
             link_rows.append((nct, pmid, "databank", now))
-        for nct in rec.get("abstract_nct_ids") or ():
+        for nct in rec.abstract_nct_ids:
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
     with db.conn:
@@ -164,14 +194,14 @@ def save_publications(db, records: Iterable[dict], topic: str | None = None, *, 
     return counts
 
 
-def save_stream(db, records: Iterable[dict], topic: str | None = None, *, batch_size: int = 200) -> Counter:
+def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: int = 200) -> Counter:
     """Bulk load: store a stream of parsed records (a backfill, a re-parse, the benchmark).
 
     The caller's thread keeps parsing while a writer thread compresses and stores the
     previous batch on its own connection (compression and SQLite release the GIL, so the
     two overlap on a machine with a core to spare).  The queue between them is short, so
     memory stays flat.
-    Error markers (``_error``) are skipped and counted as ``errors``.
+    Parse errors (anything not a Publication) are skipped and counted as ``errors``.
     """
 
     path = db.execute("PRAGMA database_list").fetchone()[2]
@@ -202,10 +232,10 @@ def save_stream(db, records: Iterable[dict], topic: str | None = None, *, batch_
 
     thread = threading.Thread(target=writer, name="litwatch-store", daemon=True)
     thread.start()
-    batch: list[dict] = []
+    batch: list[Publication] = []
     try:
         for rec in records:
-            if "_error" in rec:
+            if not isinstance(rec, Publication):
                 counts["errors"] += 1
                 continue
             batch.append(rec)
@@ -286,94 +316,148 @@ def enqueue(db, pmids: Iterable[str], reason: str) -> None:
 
 
 # ------------------------------------------------------------------- reading
-_PMC_RE = re.compile(r"^pmc\d+$", re.IGNORECASE)
-_DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-_SHAPE_SQL = (
-    "SELECT rowid AS _rowid, pmid, title, abstract, journal, journal_abbrev, pub_date, pub_date_text, entrez_date, "
-    "doi, pmcid, pii, authors, publication_types, mesh, keywords, language, retracted, first_seen_at, updated_at "
-    "FROM publications"
-)
+_READ_COLUMNS = COLUMNS + ("first_seen_at", "updated_at")
+_SELECT = f"SELECT {', '.join(_READ_COLUMNS)} FROM publications"
 
 
-def _shape(db, row: sqlite3.Row | dict) -> dict:
-    row = dict(row)
-    pmid = row["pmid"]
-    topics = [r[0] for r in db.execute("SELECT topic FROM publication_topics WHERE pmid = ? ORDER BY topic", [pmid])]
-    ncts = [r[0] for r in db.execute("SELECT DISTINCT nct_id FROM trial_links WHERE pmid = ? ORDER BY nct_id", [pmid])]
-    corrections = [
-        {"ref_type": r[0], "pmid": r[1] or None, "note": r[2]}
-        for r in db.execute("SELECT ref_type, other_pmid, note FROM corrections WHERE pmid = ? ORDER BY ref_type, other_pmid", [pmid])
-    ]
+def _book(text: str | None) -> Book | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    data["editor_details"] = [Author(**a) for a in data.get("editor_details") or []]
+    return Book(**data)
+
+
+def _from_row(row: dict) -> Publication:
+    values = {}
+    for col in _READ_COLUMNS:
+        value = row.get(col)
+        if col in JSON_COLUMNS:
+            value = json.loads(value) if value else ({} if col == "pubmed_history" else [])
+        elif col in BOOL_COLUMNS:
+            value = bool(value)
+        elif col == "book":
+            value = _book(value)
+        values[col] = value
+    values["author_details"] = [Author(**a) for a in values["author_details"]]
+    values["record_type"] = values["record_type"] or "article"
+    values["nct_ids"] = []
+    return Publication(**values)
+
+
+def _in_chunks(db, sql: str, keys: list[str]) -> Iterator[tuple]:
+    """Rows of ``sql`` (with one ``{marks}`` IN list) for ``keys``, IN_CHUNK at a time."""
+    for chunk in _chunks(keys):
+        yield from db.execute(sql.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
+
+
+def _complete(db, pubs: list[Publication]) -> list[Publication]:
+    """Topics, linked trials and correction links for a page of records: 3 statements a chunk."""
+    by_pmid = {p.pmid: p for p in pubs}
+    keys = list(by_pmid)
+    for pmid, topic in _in_chunks(db, "SELECT pmid, topic FROM publication_topics WHERE pmid IN ({marks}) ORDER BY topic", keys):
+        by_pmid[pmid].topics.append(topic)
+    for pmid, nct in _in_chunks(db, "SELECT DISTINCT pmid, nct_id FROM trial_links WHERE pmid IN ({marks}) ORDER BY nct_id", keys):
+        by_pmid[pmid].nct_ids.append(nct)
+    sql = "SELECT pmid, ref_type, other_pmid, note FROM corrections WHERE pmid IN ({marks}) ORDER BY ref_type, other_pmid"
+    for pmid, ref_type, other, note in _in_chunks(db, sql, keys):
+        by_pmid[pmid].corrections.append(Correction(ref_type, other or None, note))
+    return pubs
+
+
+def _rows(db, sql: str, params=()) -> list[dict]:
+    cur = db.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, values)) for values in cur]
+
+
+def read_publications(db, pmids: Iterable[str]) -> list[Publication]:
+    """The stored Publications for these PMIDs, in the order asked (unknown ones left out)."""
+    keys = list(dict.fromkeys(str(p) for p in pmids))
+    found: dict[str, Publication] = {}
+    for chunk in _chunks(keys):
+        marks = ",".join("?" * len(chunk))
+        for row in _rows(db, f"{_SELECT} WHERE pmid IN ({marks})", chunk):
+            found[row["pmid"]] = _from_row(row)
+    return _complete(db, [found[p] for p in keys if p in found])
+
+
+_LOOKUP = {"pmid": "pmid = ?", "pmcid": "pmcid = ?", "nbk": "nbk = ?", "doi": "lower(doi) = ?"}
+
+
+def get_publication_record(db, ident: str) -> Publication | None:
+    """One Publication by PMID, PMC id (any case), Bookshelf NBK accession or DOI (any spelling)."""
+    found = ids.identify(ident)
+    if found is None or found[0] not in _LOOKUP:
+        return None
+    kind, value = found
+    rows = _rows(db, f"{_SELECT} WHERE {_LOOKUP[kind]} LIMIT 1", [value.lower() if kind == "doi" else value])
+    return _complete(db, [_from_row(rows[0])])[0] if rows else None
+
+
+def publication_json(pub: Publication) -> dict:
+    """A Publication as CONTRACT's JSON shape plus the keys beyond it (module docstring)."""
+    links = [{"ref_type": c.ref_type, "pmid": c.other_pmid, "note": c.note} for c in pub.corrections]
     return {
         "kind": "publication",
-        "pmid": pmid,
-        "title": row["title"],
-        "abstract": row["abstract"],
-        "journal": row["journal"],
-        "pub_date": row["pub_date"],
-        "entrez_date": row["entrez_date"],
-        "doi": row["doi"],
-        "pmcid": row["pmcid"],
-        "authors": json.loads(row["authors"] or "[]"),
-        "publication_types": json.loads(row["publication_types"] or "[]"),
-        "mesh": json.loads(row["mesh"] or "[]"),
-        "nct_ids": ncts,
-        "topics": topics,
-        "retracted": bool(row["retracted"]),
-        "url": PUBMED_URL.format(pmid),
+        "pmid": pub.pmid,
+        "title": pub.title,
+        "abstract": pub.abstract,
+        "journal": pub.journal,
+        "pub_date": pub.pub_date,
+        "entrez_date": pub.entrez_date,
+        "doi": pub.doi,
+        "pmcid": pub.pmcid,
+        "authors": list(pub.authors),
+        "publication_types": list(pub.publication_types),
+        "mesh": list(pub.mesh),
+        "nct_ids": list(pub.nct_ids),
+        "topics": list(pub.topics),
+        "retracted": bool(pub.retracted),
+        "url": ids.pubmed_url(pub.pmid),
         # Beyond CONTRACT's keys (allowed: "add to it freely").
-        "journal_abbrev": row["journal_abbrev"],
-        "pub_date_text": row["pub_date_text"],
-        "pii": row["pii"],
-        "keywords": json.loads(row["keywords"] or "[]"),
-        "language": row["language"],
-        "corrections": corrections,
-        "first_seen_at": row["first_seen_at"],
+        "record_type": pub.record_type,
+        "book": asdict(pub.book) if pub.book is not None else None,
+        "nbk": pub.nbk,
+        "journal_abbrev": pub.journal_abbrev,
+        "pub_date_text": pub.pub_date_text,
+        "create_date": pub.create_date,
+        "late_arrival": bool(pub.late_arrival),
+        "pubmed_history": dict(pub.pubmed_history),
+        "pii": pub.pii,
+        "other_ids": list(pub.other_ids),
+        "author_details": [asdict(a) for a in pub.author_details],
+        "keywords": list(pub.keywords),
+        "other_abstracts": list(pub.other_abstracts),
+        "language": pub.language,
+        "corrections": [dict(link, label=CORRECTION_LABELS[link["ref_type"]]) for link in links
+                        if link["ref_type"] in CORRECTION_LABELS],
+        "comments_corrections": links,
+        "first_seen_at": pub.first_seen_at,
     }
 
 
-def _query(db, sql: str, params=()) -> Iterator[dict]:
-    cur = db.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    for values in cur:
-        yield dict(zip(names, values))
-
-
-def normalise_ident(ident: str) -> tuple[str, str]:
-    """("pmid"|"pmcid"|"doi", value) for what a user typed."""
-    ident = ident.strip()
-    bare = re.sub(r"^pmid:\s*", "", ident, flags=re.IGNORECASE)
-    if bare.isdigit():
-        return "pmid", bare
-    if _PMC_RE.match(ident):
-        return "pmcid", ident.upper()
-    return "doi", _DOI_PREFIX_RE.sub("", ident).strip().lower()
-
-
 def get_publication(db, ident: str) -> dict | None:
-    """One publication by PMID, PMC id (any case) or DOI (bare, ``doi:`` or a doi.org URL)."""
-    kind, value = normalise_ident(ident)
-    if kind == "pmid":
-        where = "pmid = ?"
-    elif kind == "pmcid":
-        where = "pmcid = ?"
-    else:
-        if not value.startswith("10."):
-            return None
-        where = "lower(doi) = ?"
-    rows = list(_query(db, f"{_SHAPE_SQL} WHERE {where} LIMIT 1", [value]))
-    return _shape(db, rows[0]) if rows else None
+    """One publication's JSON shape by PMID, PMC id, NBK accession or DOI (bare, ``doi:``, a doi.org URL)."""
+    pub = get_publication_record(db, ident)
+    return publication_json(pub) if pub is not None else None
 
 
-def iter_publications(db, since: str | None = None) -> Iterator[dict]:
-    """Every stored publication (or those first seen on/after ``since``), by PMID."""
-    sql, params = _SHAPE_SQL, []
+def iter_publications(db, since: str | None = None, *, page: int = IN_CHUNK) -> Iterator[dict]:
+    """Every stored publication (or those first seen on/after ``since``), by PMID, a page at a time."""
+    sql, params = _SELECT, []
     if since:
         sql += " WHERE first_seen_at >= ?"
         params.append(since)
     sql += " ORDER BY CAST(pmid AS INTEGER)"
-    for row in _query(db, sql, params):
-        yield _shape(db, row)
+    cur = db.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    while True:
+        rows = cur.fetchmany(page)
+        if not rows:
+            return
+        for pub in _complete(db, [_from_row(dict(zip(names, r))) for r in rows]):
+            yield publication_json(pub)
 
 
 def search_publications(
@@ -385,8 +469,9 @@ def search_publications(
     ``pub_type`` is a publication type, case-insensitive; ``topic`` a topic name.
     """
     weights = ", ".join(str(w) for w in BM25_WEIGHTS)
+    columns = ", ".join(f"p.{c}" for c in _READ_COLUMNS)
     sql = (
-        f"SELECT bm25(publications_fts, {weights}) AS _score, p.rowid AS _rowid, p.* FROM publications_fts "
+        f"SELECT bm25(publications_fts, {weights}) AS _score, {columns} FROM publications_fts "
         "JOIN publications p ON p.rowid = publications_fts.rowid WHERE publications_fts MATCH ?"
     )
     params: list = [fts_query]
@@ -402,10 +487,11 @@ def search_publications(
     sql += " ORDER BY _score LIMIT ?"
     params.append(limit)
     try:
-        rows = list(_query(db, sql, params))
+        rows = _rows(db, sql, params)
     except sqlite3.OperationalError as exc:
         raise QueryError(f"search query not understood ({exc}): use words and \"quoted phrases\"") from None
-    return [(row["_score"], _shape(db, row)) for row in rows]
+    pubs = _complete(db, [_from_row(row) for row in rows])
+    return [(row["_score"], publication_json(pub)) for row, pub in zip(rows, pubs)]
 
 
 def raw_xml(db, pmid: str) -> bytes | None:

@@ -9,7 +9,8 @@ import pytest
 from conftest import PUBMED_FIXTURES
 from lxml import etree
 
-from litwatch.crawler.pubmed_parse import parse_pubmed, plain_text
+from litwatch.crawler.pubmed_parse import RecordError, parse_pubmed, plain_text
+from litwatch.vocab.records import Correction, Publication
 
 EFETCH_FILES = sorted((PUBMED_FIXTURES / "efetch").glob("*.xml")) + [PUBMED_FIXTURES / "pubmed1.xml", PUBMED_FIXTURES / "pubmed2.xml"]
 CONTRACT_KEYS = {"pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
@@ -20,10 +21,10 @@ def fixture(pmid: str) -> bytes:
     return (PUBMED_FIXTURES / "efetch" / f"{pmid}.xml").read_bytes()
 
 
-def one(data: bytes) -> dict:
+def one(data: bytes) -> Publication:
     records = list(parse_pubmed(data))
     assert len(records) == 1, records
-    assert "_error" not in records[0], records[0]
+    assert isinstance(records[0], Publication), records[0]
     return records[0]
 
 
@@ -33,47 +34,47 @@ def test_every_recording_parses_with_its_own_ids(path):
     tree = etree.parse(io.BytesIO(data))
     articles = tree.findall("PubmedArticle")
     records = list(parse_pubmed(data))
-    assert [r.get("pmid") for r in records] == [a.findtext("MedlineCitation/PMID") for a in articles]
+    assert [r.pmid for r in records] == [a.findtext("MedlineCitation/PMID") for a in articles]
     for rec, art in zip(records, articles):
-        assert "_error" not in rec, rec["_error"]
-        assert CONTRACT_KEYS <= set(rec)
-        assert rec["title"]
-        assert rec["entrez_date"] is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", rec["entrez_date"])
-        assert rec["pub_date"] is None or re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", rec["pub_date"])
+        assert isinstance(rec, Publication), rec
+        assert all(hasattr(rec, k) for k in CONTRACT_KEYS)
+        assert rec.title
+        assert rec.entrez_date is None or re.fullmatch(r"\d{4}-\d{2}-\d{2}", rec.entrez_date)
+        assert rec.pub_date is None or re.fullmatch(r"\d{4}(-\d{2}(-\d{2})?)?", rec.pub_date)
         own = {i.get("IdType"): i.text for i in art.findall("PubmedData/ArticleIdList/ArticleId")}
         if "doi" in own:
-            assert rec["doi"] == own["doi"]
+            assert rec.doi == own["doi"]
         if "pmc" in own:
-            assert rec["pmcid"] == own["pmc"]
+            assert rec.pmcid == own["pmc"]
         else:
-            assert rec["pmcid"] is None  # never a cited work's PMC id from ReferenceList
+            assert rec.pmcid is None  # never a cited work's PMC id from ReferenceList
         expected = [
             a.findtext("CollectiveName") or f"{a.findtext('LastName')} {a.findtext('Initials')}".strip()
             for a in art.findall("MedlineCitation/Article/AuthorList/Author") if a.get("ValidYN") != "N"
         ]
-        assert [" ".join(x.split()) for x in expected] == rec["authors"]
-        assert etree.fromstring(rec["raw_xml"]).findtext("MedlineCitation/PMID") == rec["pmid"]
-        assert len(rec["record_hash"]) == 40
+        assert [" ".join(x.split()) for x in expected] == rec.authors
+        assert etree.fromstring(rec.raw_xml).findtext("MedlineCitation/PMID") == rec.pmid
+        assert len(rec.record_hash) == 40
 
 
 def test_38011560_fields():
     rec = one(fixture("38011560"))
-    assert rec["title"] == ("Ketamine and the neurobiology of depression: Toward next-generation rapid-acting "
+    assert rec.title == ("Ketamine and the neurobiology of depression: Toward next-generation rapid-acting "
                             "antidepressant treatments.")
-    assert rec["doi"] == "10.1073/pnas.2305772120"
-    assert rec["pmcid"] == "PMC10710048"
-    assert rec["pii"] == "e2305772120"
-    assert rec["authors"][:2] == ["Krystal JH", "Kaye AP"]
-    assert rec["entrez_date"] == "2023-11-27"
-    assert rec["pub_date"] == "2023-12-05"
-    assert rec["journal"].startswith("Proceedings of the National Academy of Sciences")
-    assert rec["journal_abbrev"] == "Proc Natl Acad Sci U S A"
-    assert rec["publication_types"] == ["Review", "Journal Article"]
-    assert "Ketamine" in rec["mesh"]
-    assert "neuroplasticity" in rec["keywords"]
-    assert (rec["language"], rec["medline_status"], rec["date_revised"]) == ("eng", "MEDLINE", "2023-12-11")
-    assert rec["nct_ids"] == [] and rec["corrections"] == [] and rec["retracted"] is False
-    assert rec["abstract"].startswith("Ketamine has emerged")
+    assert rec.doi == "10.1073/pnas.2305772120"
+    assert rec.pmcid == "PMC10710048"
+    assert rec.pii == "e2305772120"
+    assert rec.authors[:2] == ["Krystal JH", "Kaye AP"]
+    assert rec.entrez_date == "2023-11-27"
+    assert rec.pub_date == "2023-12-05"
+    assert rec.journal.startswith("Proceedings of the National Academy of Sciences")
+    assert rec.journal_abbrev == "Proc Natl Acad Sci U S A"
+    assert rec.publication_types == ["Review", "Journal Article"]
+    assert "Ketamine" in rec.mesh
+    assert "neuroplasticity" in rec.keywords
+    assert (rec.language, rec.medline_status, rec.date_revised) == ("eng", "MEDLINE", "2023-12-11")
+    assert rec.nct_ids == [] and rec.corrections == [] and rec.retracted is False
+    assert rec.abstract.startswith("Ketamine has emerged")
 
 
 def test_own_ids_come_from_article_id_list_not_reference_list():
@@ -85,16 +86,16 @@ def test_own_ids_come_from_article_id_list_not_reference_list():
     variant = re.sub(rb'<ELocationID EIdType="doi"[^>]*>[^<]+</ELocationID>', b"", variant)
     assert variant != data
     rec = one(variant)
-    assert rec["doi"] is None and rec["pmcid"] is None
+    assert rec.doi is None and rec.pmcid is None
 
 
 def test_inline_markup_kept_and_other_text_escaped():
-    assert one(fixture("38988993"))["title"] == "Prey size preference in the tokay gecko (<i>Gekko gecko</i>)."
-    assert "(<i>μ</i>-XRF)" in one(fixture("37167981"))["title"]
+    assert one(fixture("38988993")).title == "Prey size preference in the tokay gecko (<i>Gekko gecko</i>)."
+    assert "(<i>μ</i>-XRF)" in one(fixture("37167981")).title
     data = fixture("38011560").replace(
         b"<ArticleTitle>Ketamine and", b"<ArticleTitle>CO<sub>2</sub> &amp; x &lt; y in <b>bold</b> <span>x</span> Ketamine and"
     )
-    title = one(data)["title"]
+    title = one(data).title
     assert title.startswith("CO<sub>2</sub> &amp; x &lt; y in <b>bold</b> x Ketamine and")
     assert plain_text(title).startswith("CO2 & x < y in bold x Ketamine")
 
@@ -104,52 +105,52 @@ def test_mathml_becomes_readable_text():
             b"<mml:mn>50</mml:mn></mml:msub><mml:mo>=</mml:mo><mml:mfrac><mml:mn>1</mml:mn><mml:mn>2</mml:mn></mml:mfrac>"
             b"<mml:msup><mml:mi>x</mml:mi><mml:mn>2</mml:mn></mml:msup></mml:mrow></mml:math>")
     data = fixture("38011560").replace(b"<AbstractText>Ketamine has emerged", b"<AbstractText>We found " + math + b". Ketamine has emerged")
-    assert one(data)["abstract"].startswith("We found EC<sub>50</sub>=1/2x<sup>2</sup>. Ketamine has emerged")
+    assert one(data).abstract.startswith("We found EC<sub>50</sub>=1/2x<sup>2</sup>. Ketamine has emerged")
 
 
 def test_labelled_sections():
     rec = one(fixture("29226023"))
-    labels = [s["label"] for s in rec["abstract_sections"]]
+    labels = [s["label"] for s in rec.abstract_sections]
     assert labels[:4] == ["AIMS", "METHODS", "RESULTS", "CONCLUSIONS"]
-    assert rec["abstract_sections"][0]["category"] == "OBJECTIVE"
-    paragraphs = rec["abstract"].split("\n\n")
+    assert rec.abstract_sections[0]["category"] == "OBJECTIVE"
+    paragraphs = rec.abstract.split("\n\n")
     assert paragraphs[0].startswith("AIMS: ") and paragraphs[1].startswith("METHODS: ")
     # PubMed prints no "UNLABELLED:" in front of such a section; neither do we.
-    assert not one(fixture("38329942"))["abstract"].startswith("UNLABELLED")
+    assert not one(fixture("38329942")).abstract.startswith("UNLABELLED")
 
 
 def test_season_and_medline_date():
     rec = one(fixture("32437181"))
-    assert (rec["pub_date"], rec["pub_date_text"]) == ("2020", "2020 Jul-Aug")
+    assert (rec.pub_date, rec.pub_date_text) == ("2020", "2020 Jul-Aug")
     data = re.sub(rb"<PubDate>.*?</PubDate>", b"<PubDate><MedlineDate>1998 Dec-1999 Jan</MedlineDate></PubDate>", fixture("38011560"), count=1)
     rec = one(data)
-    assert (rec["pub_date"], rec["pub_date_text"]) == ("1998-12", "1998 Dec-1999 Jan")
+    assert (rec.pub_date, rec.pub_date_text) == ("1998-12", "1998 Dec-1999 Jan")
     data = re.sub(rb"<PubDate>.*?</PubDate>", b"<PubDate><MedlineDate>2001-2002</MedlineDate></PubDate>", fixture("38011560"), count=1)
-    assert one(data)["pub_date"] == "2001"
+    assert one(data).pub_date == "2001"
 
 
 def test_collective_authors():
-    assert one(fixture("34843274"))["authors"] == ["Guideline Development Panel for the Treatment of Depressive Disorders"]
-    authors = one(fixture("38534005"))["authors"]
+    assert one(fixture("34843274")).authors == ["Guideline Development Panel for the Treatment of Depressive Disorders"]
+    authors = one(fixture("38534005")).authors
     assert any(a.startswith("Task and Finish Group for Urinalysis") for a in authors)
     # An author NLM marked invalid is left out.
     data = fixture("38011560").replace(b'<Author ValidYN="Y"><LastName>Kaye</LastName>', b'<Author ValidYN="N"><LastName>Kaye</LastName>')
-    assert "Kaye AP" not in one(data)["authors"]
+    assert "Kaye AP" not in one(data).authors
 
 
 def test_trial_numbers_from_databank_and_abstract_only():
     # 39337530 cites a trial number in its ReferenceList only: not a trial of this paper.
     assert b"NCT03991819" in fixture("39337530")
-    assert one(fixture("39337530"))["nct_ids"] == []
+    assert one(fixture("39337530")).nct_ids == []
     data = fixture("38011560").replace(b"antidepressant treatment.</AbstractText>", b"antidepressant treatment. ClinicalTrials.gov number, NCT01761786.</AbstractText>")
     data = data.replace(b"<PublicationTypeList>", b"<DataBankList CompleteYN=\"Y\"><DataBank><DataBankName>ClinicalTrials.gov</DataBankName><AccessionNumberList>"
                         b"<AccessionNumber>NCT03395314</AccessionNumber><AccessionNumber>NCT01761786</AccessionNumber></AccessionNumberList></DataBank>"
                         b"<DataBank><DataBankName>ISRCTN</DataBankName><AccessionNumberList><AccessionNumber>ISRCTN12345678</AccessionNumber>"
                         b"</AccessionNumberList></DataBank></DataBankList><PublicationTypeList>")
     rec = one(data)
-    assert rec["nct_ids"] == ["NCT01761786", "NCT03395314"]
-    assert rec["databank_nct_ids"] == ["NCT03395314", "NCT01761786"]
-    assert rec["abstract_nct_ids"] == []
+    assert rec.nct_ids == ["NCT01761786", "NCT03395314"]
+    assert rec.databank_nct_ids == ["NCT03395314", "NCT01761786"]
+    assert rec.abstract_nct_ids == []
 
 
 def test_retraction_and_erratum():
@@ -158,13 +159,14 @@ def test_retraction_and_erratum():
           b'<PMID Version="1">39000003</PMID></CommentsCorrections></CommentsCorrectionsList><MeshHeadingList>')
     data = fixture("38011560").replace(b"<MeshHeadingList>", cc, 1)
     rec = one(data)
-    assert rec["corrections"] == [{"ref_type": "ErratumIn", "other_pmid": "39000001", "note": "Proc Natl Acad Sci U S A. 2024;121:e1"}]
-    assert rec["retracted"] is False
+    assert rec.corrections == [Correction("ErratumIn", "39000001", "Proc Natl Acad Sci U S A. 2024;121:e1"),
+                               Correction("CommentIn", "39000003", "x")]  # every RefType is kept
+    assert rec.retracted is False
     retracted = data.replace(b'RefType="ErratumIn"', b'RefType="RetractionIn"')
-    assert one(retracted)["retracted"] is True
+    assert one(retracted).retracted is True
     by_type = fixture("38011560").replace(b"<PublicationType UI=\"D016454\">Review</PublicationType>",
                                           b"<PublicationType UI=\"D016441\">Retracted Publication</PublicationType>")
-    assert one(by_type)["retracted"] is True
+    assert one(by_type).retracted is True
 
 
 def _set(*records: bytes) -> bytes:
@@ -180,14 +182,14 @@ def test_broken_record_is_reported_and_the_rest_still_parse():
     good1, bad, good2, good3 = _article("38011560"), _article("37167981"), _article("38988993"), _article("34843274")
     broken = bad.replace(b"</ArticleTitle>", b"", 1)  # malformed XML inside one record
     records = list(parse_pubmed(_set(good1, broken, good2, good3)))
-    assert [r.get("pmid") for r in records] == ["38011560", "37167981", "38988993", "34843274"]
-    assert ["_error" in r for r in records] == [False, True, False, False]
-    assert "malformed XML" in records[1]["_error"] and records[1]["raw"] == broken
+    assert [r.pmid for r in records] == ["38011560", "37167981", "38988993", "34843274"]
+    assert [isinstance(r, RecordError) for r in records] == [False, True, False, False]
+    assert "malformed XML" in records[1].reason and records[1].raw == broken
     # Well-formed but unusable (no Article): an error marker with the PMID, the rest parse.
     no_article = re.sub(rb"<Article .*?</Article>", b"", bad, flags=re.S)
     records = list(parse_pubmed(_set(good1, no_article, good2)))
-    assert records[1]["pmid"] == "37167981" and "no Article" in records[1]["_error"]
-    assert "_error" not in records[2]
+    assert records[1].pmid == "37167981" and "no Article" in records[1].reason
+    assert isinstance(records[2], Publication)
 
 
 def test_not_an_efetch_answer_raises():
@@ -203,8 +205,8 @@ def test_sources_bytes_path_file_agree_and_hash_is_stable(tmp_path):
         from_file = list(parse_pubmed(fh))
     assert from_bytes == from_path == from_file
     assert len(from_bytes) == 2
-    again = list(parse_pubmed(_set(from_bytes[0]["raw_xml"])))
-    assert again[0]["record_hash"] == from_bytes[0]["record_hash"]
+    again = list(parse_pubmed(_set(from_bytes[0].raw_xml)))
+    assert again[0].record_hash == from_bytes[0].record_hash
 
 
 def test_record_that_lost_its_end_tag_costs_only_itself(tmp_path):
@@ -213,8 +215,8 @@ def test_record_that_lost_its_end_tag_costs_only_itself(tmp_path):
     doc = _set(good1, unterminated, good2)
     for source in (doc, str(_write(tmp_path, doc))):
         records = list(parse_pubmed(source))
-        assert [r.get("pmid") for r in records] == ["38011560", "37167981", "38988993"]
-        assert ["_error" in r for r in records] == [False, True, False]
+        assert [r.pmid for r in records] == ["38011560", "37167981", "38988993"]
+        assert [isinstance(r, RecordError) for r in records] == [False, True, False]
 
 
 def test_large_file_streams_in_blocks(tmp_path):
@@ -228,7 +230,7 @@ def test_large_file_streams_in_blocks(tmp_path):
         records = list(parse_pubmed(str(path)))
     finally:
         pubmed_parse.READ_SIZE = old
-    assert len(records) == 200 and not any("_error" in r for r in records)
+    assert len(records) == 200 and not any(isinstance(r, RecordError) for r in records)
     assert records == list(parse_pubmed(doc))
 
 

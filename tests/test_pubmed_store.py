@@ -11,21 +11,22 @@ from conftest import PUBMED_FIXTURES
 from litwatch.crawler.pubmed_parse import parse_pubmed
 from litwatch.db import publications
 from litwatch.db.crawl_state import get_quarantined, quarantine
+from litwatch.vocab.records import Publication
 
 CONTRACT_KEYS = {"kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
                  "publication_types", "mesh", "nct_ids", "topics", "retracted", "url"}
 
 
-def record(pmid: str, transform=None) -> dict:
+def record(pmid: str, transform=None) -> Publication:
     data = (PUBMED_FIXTURES / "efetch" / f"{pmid}.xml").read_bytes()
     if transform:
         data = transform(data)
     (rec,) = list(parse_pubmed(data))
-    assert "_error" not in rec
+    assert isinstance(rec, Publication), rec
     return rec
 
 
-def renumber(pmid: str, new_pmid: str, title: str | None = None, abstract: str | None = None) -> dict:
+def renumber(pmid: str, new_pmid: str, title: str | None = None, abstract: str | None = None) -> Publication:
     """A recorded paper as a different paper: new PMID, no DOI/PMC, maybe a new title/abstract."""
     from lxml import etree
 

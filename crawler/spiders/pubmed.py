@@ -45,7 +45,7 @@ from lxml import etree
 from litwatch.crawler import eutils
 from litwatch.crawler.base import LitwatchSpider
 from litwatch.crawler.middlewares import RetriesExhausted, retry_request
-from litwatch.crawler.pubmed_parse import parse_pubmed
+from litwatch.crawler.pubmed_parse import RecordError, parse_pubmed
 
 SOURCE = "pubmed"
 SLOT = "eutils"
@@ -338,15 +338,15 @@ class PubmedSpider(LitwatchSpider):
             return
         if records is not None:
             requested = response.meta["lw_pmids"]
-            returned = {r.get("pmid") for r in records if r.get("pmid")}
+            returned = {r.pmid for r in records if r.pmid}
             missing = [p for p in requested if p not in returned]
             self.counts["fetched"] += len(records)
             yield {
                 "_type": "pubmed_batch",
                 "topic": run.topic,
                 "purpose": response.meta["lw_purpose"],
-                "records": [r for r in records if "_error" not in r],
-                "errors": [r for r in records if "_error" in r],
+                "records": [r for r in records if not isinstance(r, RecordError)],
+                "errors": [r for r in records if isinstance(r, RecordError)],
                 "missing": missing,
             }
         yield from self._finish(run)

@@ -12,7 +12,7 @@ def m001_publications(db):
             "journal_abbrev": str,
             "pub_date": str,  # YYYY[-MM[-DD]]
             "pub_date_text": str,  # MedlineDate / Season as printed, when not a plain date
-            "entrez_date": str,  # YYYY-MM-DD
+            "entrez_date": str,  # YYYY-MM-DD, History PubStatus "pubmed" = Entry Date [edat]
             "doi": str,
             "pmcid": str,
             "pii": str,
@@ -46,8 +46,9 @@ def m001_publications(db):
         pk=("pmid", "topic"),
         if_not_exists=True,
     )
-    # CommentsCorrections: RetractionIn, ErratumIn, ExpressionOfConcernIn, ... (and the
-    # reverse kinds).  ``note`` is the RefSource text.
+    # CommentsCorrections, every RefType of the DTD (RetractionIn, ErratumIn, CommentOn,
+    # Cites, ...; which ones a reader is told of: vocab.records.CORRECTION_TYPES).  ``note``
+    # is the RefSource text.
     db["corrections"].create(
         {"pmid": str, "ref_type": str, "other_pmid": str, "note": str, "first_seen_at": str},
         pk=("pmid", "ref_type", "other_pmid"),
@@ -59,4 +60,25 @@ def m001_publications(db):
         )
 
 
-MIGRATIONS = [("001_publications", m001_publications)]
+def m002_fidelity(db):
+    """Issue 11: authors as listed, book chapters, both PubMed dates, OtherID/OtherAbstract."""
+    columns = {
+        "record_type": str,  # "article", "book_chapter", "book"
+        "create_date": str,  # YYYY-MM-DD, History PubStatus "entrez" = Create Date [crdt]
+        "late_arrival": int,  # 1: published more than a year before create_date
+        "pubmed_history": str,  # JSON {PubStatus: YYYY-MM-DD}
+        "nbk": str,  # Bookshelf accession of a book record
+        "book": str,  # JSON vocab.records.Book (publisher, editors, ...) or NULL
+        "author_details": str,  # JSON [vocab.records.Author], same order and count as authors
+        "other_ids": str,  # JSON [{"source", "id"}]
+        "other_abstracts": str,  # JSON [{"type", "language", "text"}]
+    }
+    have = set(db["publications"].columns_dict)
+    for name, kind in columns.items():
+        if name not in have:
+            db["publications"].add_column(name, kind)
+    db.execute("CREATE INDEX IF NOT EXISTS idx_publications_nbk ON publications (nbk)")
+    db.execute("CREATE INDEX IF NOT EXISTS idx_publications_create_date ON publications (create_date)")
+
+
+MIGRATIONS = [("001_publications", m001_publications), ("002_fidelity", m002_fidelity)]

@@ -225,13 +225,16 @@ class FakeEutils(LoopbackServer):
             history = el.find("PubmedData/History")
             if history is None:
                 history = etree.SubElement(el.find("PubmedData"), "History")
-            node = history.find("PubMedPubDate[@PubStatus='entrez']")
-            if node is None:
-                node = etree.SubElement(history, "PubMedPubDate", PubStatus="entrez")
-            for child in list(node):
-                node.remove(child)
-            for tag, value in (("Year", entrez.year), ("Month", entrez.month), ("Day", entrez.day)):
-                etree.SubElement(node, tag).text = str(value)
+            # An on-time record: Create Date (PubStatus "entrez", [crdt]) = Entry Date
+            # (PubStatus "pubmed", [edat]), per pubmed_250101's PubStatus documentation.
+            for status in ("entrez", "pubmed"):
+                node = history.find(f"PubMedPubDate[@PubStatus='{status}']")
+                if node is None:
+                    node = etree.SubElement(history, "PubMedPubDate", PubStatus=status)
+                for child in list(node):
+                    node.remove(child)
+                for tag, value in (("Year", entrez.year), ("Month", entrez.month), ("Day", entrez.day)):
+                    etree.SubElement(node, tag).text = str(value)
         if nct_ids:
             dbl = article.find("DataBankList")
             if dbl is None:

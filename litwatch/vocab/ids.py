@@ -177,3 +177,13 @@ def ctgov_url(nct_id: str) -> str:
 
 def bookshelf_url(nbk: str) -> str:
     return BOOKSHELF_URL.format(nbk.upper())
+
+
+ORCID_RE = re.compile(r"(\d{4})-?(\d{4})-?(\d{4})-?(\d{3}[\dX])$", re.IGNORECASE)
+ORCID_URL = "https://orcid.org/{}"
+
+
+def normalise_orcid(value: str | None) -> str | None:
+    """``http://orcid.org/0000000262737318`` or ``0000-0002-6273-7318`` -> the dashed form."""
+    m = ORCID_RE.search((value or "").strip())
+    return "-".join(m.groups()).upper() if m else None

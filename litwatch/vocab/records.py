@@ -57,27 +57,62 @@ class Correction:
 
 
 @dataclass(slots=True)
+class Book:
+    """What a Bookshelf record (``PubmedBookArticle``) adds to a publication."""
+
+    accession: str | None = None  # NBK…, the Bookshelf id
+    url: str | None = None  # vocab.ids.bookshelf_url(accession)
+    book_title: str = ""  # safe HTML fragment, like titles
+    publisher: str | None = None
+    publisher_location: str | None = None
+    editors: list[str] = field(default_factory=list)  # "Lastname Initials", in order
+    editor_details: list[Author] = field(default_factory=list)
+    book_authors: list[str] = field(default_factory=list)  # authors of the whole book
+    location_label: str | None = None  # "Chapter 3"...
+    volume: str | None = None
+    edition: str | None = None
+    collection_title: str | None = None
+    isbn: list[str] = field(default_factory=list)
+    contribution_date: str | None = None  # YYYY[-MM[-DD]]: when the chapter was written/updated
+    sections: list[str] = field(default_factory=list)  # top-level section titles
+
+
+@dataclass(slots=True)
 class Publication:
-    """A PubMed record (a journal article or, with ``book`` set, a Bookshelf chapter)."""
+    """A PubMed record: a journal article or (``record_type`` "book_chapter"/"book") a Bookshelf document.
+
+    Dates: ``entrez_date`` is History ``PubStatus="entrez"`` (EDAT, ``[edat]``);
+    ``create_date`` is ``PubStatus="pubmed"`` (CRDT, ``[crdt]``: when the record entered
+    PubMed; NLM back-dates EDAT to the publication date for records added over a year
+    late).  ``pubmed_history`` keeps every History date by its PubStatus name.
+    ``late_arrival``: published more than a year before ``create_date``; the digest says
+    "published <pub_date year>, new to PubMed" from ``pub_date`` and ``create_date``.
+    ``corrections`` holds every CommentsCorrections link (all of ``REF_TYPES``); the ones
+    a reader is told of are those in ``CORRECTION_TYPES`` (labels: vocab.corrections).
+    """
 
     pmid: str
     title: str = ""
     abstract: str | None = None
     abstract_sections: list[dict] = field(default_factory=list)
-    journal: str | None = None
+    journal: str | None = None  # for a book record: the book title, as plain text
     journal_abbrev: str | None = None
     pub_date: str | None = None
     pub_date_text: str | None = None
     entrez_date: str | None = None
     create_date: str | None = None
+    pubmed_history: dict[str, str] = field(default_factory=dict)
     doi: str | None = None
     pmcid: str | None = None
     pii: str | None = None
+    nbk: str | None = None
+    other_ids: list[dict] = field(default_factory=list)  # OtherID: [{"source", "id"}]
     authors: list[str] = field(default_factory=list)
     author_details: list[Author] = field(default_factory=list)
     publication_types: list[str] = field(default_factory=list)
     mesh: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
+    other_abstracts: list[dict] = field(default_factory=list)  # [{"type", "language", "text"}]
     language: str | None = None
     medline_status: str | None = None
     date_revised: str | None = None
@@ -87,7 +122,11 @@ class Publication:
     corrections: list[Correction] = field(default_factory=list)
     retracted: bool = False
     late_arrival: bool = False
-    book: dict | None = None
+    record_type: str = "article"  # "article", "book_chapter" or "book"
+    book: Book | None = None
+    topics: list[str] = field(default_factory=list)  # filled when read from the store
+    first_seen_at: str | None = None
+    updated_at: str | None = None
     record_hash: str | None = None
     raw_xml: bytes | None = None
 
