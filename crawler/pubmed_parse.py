@@ -375,7 +375,10 @@ def _finish(pub: Publication, history: dict[str, str], article_ids: dict[str, st
     pub.pubmed_history = history
     pub.entrez_date = history.get(EDAT_STATUS) or history.get(CRDT_STATUS)
     pub.create_date = history.get(CRDT_STATUS) or history.get(EDAT_STATUS)
-    pub.late_arrival = is_late_arrival(pub.pub_date, pub.create_date)
+    # A Bookshelf chapter belongs to a book that may be decades old (GeneReviews, 1993-):
+    # the chapter's own ContributionDate says when it was written.
+    published = (pub.book.contribution_date if pub.book else None) or pub.pub_date
+    pub.late_arrival = is_late_arrival(published, pub.create_date)
     pub.doi = pub.doi or article_ids.get("doi")
     pub.pii = pub.pii or article_ids.get("pii")
     pub.pmcid = ids.normalise_pmcid(article_ids.get("pmc"))
