@@ -228,3 +228,109 @@ def test_format_publication_text(db):
     assert plain("CO<sub>2</sub> &amp; x<sup>2</sup>") == "CO_2 & x^2"
     shape = dict(publications.get_publication(db, "37167981"), retracted=True)
     assert format_publication(shape).startswith("*** RETRACTED ***")
+
+
+# ----------------------------------------------------------- issue 11: fidelity
+def derived(name: str) -> list[Publication]:
+    return list(parse_pubmed((PUBMED_FIXTURES / "derived" / name).read_bytes()))
+
+
+def test_coauthors_with_one_display_name_are_both_kept(db):
+    publications.save_publications(db, derived("articles.xml"))
+    shape = publications.get_publication(db, "90000202")
+    assert shape["authors"] == ["Richter EA Jr", "Sylow L", "Hargreaves M", "Song X", "Song X"]
+    details = shape["author_details"]
+    assert len(details) == len(shape["authors"])
+    assert [d["fore_name"] for d in details[-2:]] == ["Xingguo", "Xianrang"]
+    assert details[0]["suffix"] == "Jr" and details[0]["orcid"] == "0000-0002-6850-3056"
+    assert details[0]["affiliation"].startswith("Department of Nutrition")
+    (typed,) = publications.read_publications(db, ["90000202"])
+    assert typed.author_details == next(p for p in derived("articles.xml") if p.pmid == "90000202").author_details
+
+
+def test_every_ref_type_is_stored_and_corrections_are_named(db):
+    from litwatch.vocab.corrections import CORRECTION_LABELS, correction_label
+    from litwatch.vocab.records import CORRECTION_TYPES, REF_TYPES
+
+    assert set(CORRECTION_LABELS) == set(CORRECTION_TYPES)
+    assert correction_label("CorrectedandRepublishedIn") == "Corrected and republished"
+    assert correction_label("CommentIn") is None
+    publications.save_publications(db, derived("articles.xml"))
+    stored = {r[0] for r in db.execute("SELECT ref_type FROM corrections")}
+    assert stored == set(REF_TYPES)
+    shape = publications.get_publication(db, "90000202")
+    assert shape["retracted"] is True
+    assert {c["ref_type"] for c in shape["corrections"]} == {t for t in CORRECTION_TYPES if t in stored and not t.endswith(("Of", "For", "From"))}
+    assert all(c["label"] == CORRECTION_LABELS[c["ref_type"]] for c in shape["corrections"])
+    assert {c["ref_type"] for c in shape["comments_corrections"]} >= {"CommentIn", "Cites", "AssociatedDataset"}
+    notice = publications.get_publication(db, "90000203")
+    assert {c["label"] for c in notice["corrections"]} >= {"Retraction notice", "Corrected and republished version"}
+    assert notice["retracted"] is False
+
+
+def test_late_arrival_keeps_both_dates(db):
+    publications.save_publications(db, derived("articles.xml"))
+    shape = publications.get_publication(db, "90000201")
+    assert (shape["pub_date"], shape["entrez_date"], shape["create_date"]) == ("2013", "2013-01-01", "2026-11-24")
+    assert shape["late_arrival"] is True
+    assert shape["pubmed_history"]["entrez"] == "2026-11-24" and shape["pubmed_history"]["pubmed"] == "2013-01-01"
+    on_time = publications.get_publication(db, "90000202")
+    assert on_time["late_arrival"] is False and on_time["create_date"] == "2021-11-09"
+
+
+def test_smaller_fields_are_stored(db):
+    publications.save_publications(db, derived("articles.xml"))
+    shape = publications.get_publication(db, "90000202")
+    assert shape["other_ids"] == [{"source": "NLM", "id": "PMC9999999"}]
+    assert shape["other_abstracts"][0]["type"] == "plain-language-summary"
+    assert shape["abstract"].startswith("Tracer studies with <sup>14</sup>C-glucose")
+    assert shape["nct_ids"] == ["NCT01761786", "NCT03395314"]
+
+
+def test_book_chapters_are_stored_shown_and_searchable(db, db_path, capsys):
+    publications.save_publications(db, derived("book_chapters.xml"), topic="ketamine")
+    shape = publications.get_publication(db, "NBK900101")
+    assert CONTRACT_KEYS <= set(shape)
+    assert (shape["kind"], shape["record_type"], shape["pmid"], shape["nbk"]) == ("publication", "book_chapter", "90000101", "NBK900101")
+    assert shape["title"] == "Ketamine" and shape["journal"] == "StatPearls" and shape["pub_date"] == "2025-01"
+    assert shape["authors"] == ["Rosenbaum SB", "Gupta V Jr", "Palacios JL"]
+    book = shape["book"]
+    assert book["url"] == "https://www.ncbi.nlm.nih.gov/books/NBK900101/"
+    assert (book["publisher"], book["publisher_location"], book["location_label"]) == ("StatPearls Publishing", "Treasure Island (FL)", "Chapter 12")
+    assert book["contribution_date"] == "2024-01-30"
+    assert publications.get_publication(db, "nbk900101")["pmid"] == "90000101"
+    assert publications.get_publication(db, "90000101")["nbk"] == "NBK900101"
+    gene = publications.get_publication(db, "90000102")
+    assert gene["book"]["editors"] == ["Adam MP", "Feldman J"] and gene["authors"][:2] == ["Song X", "Song X"]
+    assert gene["late_arrival"] is False  # the book is from 1993, the chapter from 2020
+    hits = [s["pmid"] for _, s in publications.search_publications(db, "ketamine", topic="ketamine")]
+    assert set(hits) == {"90000101", "90000102"}
+    code, out, _ = run_cli(capsys, db_path, "show", "NBK900101")
+    assert code == 0
+    assert "StatPearls · Chapter 12 · StatPearls Publishing, Treasure Island (FL)" in out
+    assert "https://www.ncbi.nlm.nih.gov/books/NBK900101/" in out and "Bookshelf: NBK900101" in out
+    code, out, _ = run_cli(capsys, db_path, "show", "90000101", "--json")
+    assert code == 0 and json.loads(out)["book"]["accession"] == "NBK900101"
+
+
+def test_show_names_corrections_and_late_arrival(db):
+    from litwatch.text_publications import format_publication
+
+    publications.save_publications(db, derived("articles.xml"))
+    text = format_publication(publications.get_publication(db, "90000202"))
+    assert "Expression of concern: PMID 90000203" in text and "Corrected and republished:" in text
+    late = format_publication(publications.get_publication(db, "90000201"))
+    assert "2026-11-24 (entry date 2013-01-01): published 2013, new to PubMed" in late
+
+
+def test_reading_a_page_takes_a_constant_number_of_statements(db):
+    recs = [renumber("37167981", str(91000000 + i)) for i in range(60)]
+    publications.save_publications(db, recs, topic="t")
+    statements = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        shapes = list(publications.iter_publications(db))
+    finally:
+        db.conn.set_trace_callback(None)
+    assert len(shapes) == 60
+    assert len(statements) <= 5, statements
