@@ -79,10 +79,15 @@ class RecordError:
 
 
 # ----------------------------------------------------------------- text helpers
+def _clean(text: str) -> str:
+    """Control characters out (vocab.text.clean_text), skipping the regex for printable text."""
+    return text if text.isprintable() else clean_text(text)
+
+
 def _escape(text: str | None) -> str:
     if not text:
         return ""
-    return html.escape(clean_text(text), quote=False)
+    return html.escape(_clean(text), quote=False)
 
 
 def _norm(text: str) -> str:
@@ -173,9 +178,12 @@ def _plain(el) -> str:
     """An element's text, tags dropped, spaces folded (journal, names, MeSH...)."""
     if el is None:
         return ""
-    if len(el) == 0:
-        return " ".join(clean_text(el.text or "").split())
-    return " ".join(clean_text("".join(el.itertext())).split())
+    text = el.text if len(el) == 0 else "".join(el.itertext())
+    if not text:
+        return ""
+    if text.isprintable():
+        return text.strip() if " " not in text else " ".join(text.split())
+    return " ".join(clean_text(text).split())
 
 
 def _text_or_none(el) -> str | None:
@@ -281,6 +289,9 @@ def _history(history) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------- parts
+_NAME_PARTS = frozenset({"LastName", "ForeName", "Initials", "Suffix"})
+
+
 def _author(author) -> Author | None:
     """One <Author>/<Investigator>; None for an entry NLM marked invalid or an empty one."""
     if author.get("ValidYN") == "N":  # an entry NLM marked as erroneous: PubMed hides it
@@ -288,14 +299,16 @@ def _author(author) -> Author | None:
     last = fore = initials = suffix = collective = orcid = affiliation = None
     for child in author:
         tag = child.tag
-        if tag == "LastName":
-            last = _plain(child) or None
-        elif tag == "ForeName":
-            fore = _plain(child) or None
-        elif tag == "Initials":
-            initials = _plain(child) or None
-        elif tag == "Suffix":
-            suffix = _plain(child) or None
+        if tag in _NAME_PARTS:
+            value = _plain(child) or None
+            if tag == "LastName":
+                last = value
+            elif tag == "ForeName":
+                fore = value
+            elif tag == "Initials":
+                initials = value
+            else:
+                suffix = value
         elif tag == "CollectiveName":
             collective = _plain(child) or None
         elif tag == "Identifier":
