@@ -161,7 +161,7 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
         if topic:
             topic_rows.append((pmid, topic, now))
         for c in rec.corrections:
-            correction_rows.append((pmid, c.ref_type, c.other_pmid or "", c.note, now))
+            correction_rows.append((pmid, c.ref_type, c.other_pmid or "", c.note or "", now))
         for nct in rec.databank_nct_ids:
             link_rows.append((nct, pmid, "databank", now))
         for nct in rec.abstract_nct_ids:
@@ -359,9 +359,9 @@ def _complete(db, pubs: list[Publication]) -> list[Publication]:
         by_pmid[pmid].topics.append(topic)
     for pmid, nct in _in_chunks(db, "SELECT DISTINCT pmid, nct_id FROM trial_links WHERE pmid IN ({marks}) ORDER BY nct_id", keys):
         by_pmid[pmid].nct_ids.append(nct)
-    sql = "SELECT pmid, ref_type, other_pmid, note FROM corrections WHERE pmid IN ({marks}) ORDER BY ref_type, other_pmid"
+    sql = "SELECT pmid, ref_type, other_pmid, note FROM corrections WHERE pmid IN ({marks}) ORDER BY ref_type, other_pmid, note"
     for pmid, ref_type, other, note in _in_chunks(db, sql, keys):
-        by_pmid[pmid].corrections.append(Correction(ref_type, other or None, note))
+        by_pmid[pmid].corrections.append(Correction(ref_type, other or None, note or None))
     return pubs
 
 

@@ -334,3 +334,31 @@ def test_reading_a_page_takes_a_constant_number_of_statements(db):
         db.conn.set_trace_callback(None)
     assert len(shapes) == 60
     assert len(statements) <= 5, statements
+
+
+def test_links_without_pmid_are_all_kept(db):
+    def datasets(data: bytes) -> bytes:
+        cc = (b'<CommentsCorrectionsList><CommentsCorrections RefType="AssociatedDataset"><RefSource>Dryad. doi:10.5061/a</RefSource>'
+              b'</CommentsCorrections><CommentsCorrections RefType="AssociatedDataset"><RefSource>Zenodo. doi:10.5281/b</RefSource>'
+              b'</CommentsCorrections></CommentsCorrectionsList><MeshHeadingList>')
+        return data.replace(b"<MeshHeadingList>", cc, 1)
+
+    publications.save_publications(db, [record("38011560", datasets)])
+    publications.save_publications(db, [record("38011560", datasets)])
+    links = publications.get_publication(db, "38011560")["comments_corrections"]
+    assert links == [{"ref_type": "AssociatedDataset", "pmid": None, "note": "Dryad. doi:10.5061/a"},
+                     {"ref_type": "AssociatedDataset", "pmid": None, "note": "Zenodo. doi:10.5281/b"}]
+
+
+def test_correction_key_migration_keeps_old_rows(db):
+    from litwatch.db.migrations.publications import m003_every_link
+
+    with db.conn:
+        db.execute("DROP TABLE corrections")
+        db["corrections"].create({"pmid": str, "ref_type": str, "other_pmid": str, "note": str, "first_seen_at": str},
+                                 pk=("pmid", "ref_type", "other_pmid"))
+        db.execute("INSERT INTO corrections VALUES ('1', 'ErratumIn', '2', NULL, '2026-01-01T00:00:00Z')")
+        m003_every_link(db)
+        m003_every_link(db)  # idempotent
+    assert db["corrections"].pks == ["pmid", "ref_type", "other_pmid", "note"]
+    assert db.execute("SELECT * FROM corrections").fetchall() == [("1", "ErratumIn", "2", "", "2026-01-01T00:00:00Z")]

@@ -81,4 +81,24 @@ def m002_fidelity(db):
     db.execute("CREATE INDEX IF NOT EXISTS idx_publications_create_date ON publications (create_date)")
 
 
-MIGRATIONS = [("001_publications", m001_publications), ("002_fidelity", m002_fidelity)]
+def m003_every_link(db):
+    """Correction links keyed by their RefSource too: two links of one RefType without a PMID
+    (two AssociatedDataset entries, say) were one row under (pmid, ref_type, other_pmid).
+    A link without RefSource is stored with note '' (NULLs would not collide in a key)."""
+    if db["corrections"].pks == ["pmid", "ref_type", "other_pmid", "note"]:
+        return
+    db.execute(
+        "CREATE TABLE corrections_new (pmid TEXT, ref_type TEXT, other_pmid TEXT, note TEXT, first_seen_at TEXT, "
+        "PRIMARY KEY (pmid, ref_type, other_pmid, note))"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO corrections_new SELECT pmid, ref_type, COALESCE(other_pmid, ''), COALESCE(note, ''), "
+        "first_seen_at FROM corrections"
+    )
+    db.execute("DROP TABLE corrections")
+    db.execute("ALTER TABLE corrections_new RENAME TO corrections")
+
+
+MIGRATIONS = [
+    ("001_publications", m001_publications), ("002_fidelity", m002_fidelity), ("003_every_link", m003_every_link),
+]
