@@ -59,6 +59,9 @@ TRACKING_PARAMS = re.compile(r"^(utm_\w+|rss|af|dgcid|cmpid)$", re.IGNORECASE)
 # articles, which would swamp the digest and the search index.  4000 characters holds
 # the longest structured abstracts we have seen (about 3000).
 MAX_SUMMARY_CHARS = 4000
+# A feed lists its latest items (tens, a few hundred); past this many the rest is not read
+# (ParsedFeed.truncated), so a runaway feed cannot hold millions of items in memory.
+MAX_ITEMS = 5000
 
 FEED_KINDS = ("preprint", "journal", "trial", "pubmed")
 GENERAL_FEED_KINDS = ("preprint", "journal")
@@ -75,6 +78,7 @@ class ParsedFeed:
     items: list[dict] = field(default_factory=list)
     problem: str | None = None  # a one-line description of bozo trouble, or None
     damaged: int = 0  # recovered entries dropped as cut short (see parse_feed)
+    truncated: int = 0  # entries past MAX_ITEMS, not read
 
 
 # --- small normalisers -------------------------------------------------------------
@@ -301,6 +305,9 @@ def parse_feed(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
     elif not parsed.entries and not result.version:
         result.problem = describe_problem(exc) if exc is not None else "not an RSS or Atom document"
     entries = list(parsed.entries)
+    if len(entries) > MAX_ITEMS:
+        result.truncated = len(entries) - MAX_ITEMS
+        entries = entries[:MAX_ITEMS]
     if result.problem and any(e.get("id") for e in entries):
         kept = [e for e in entries if e.get("id")]
         result.damaged = len(entries) - len(kept)

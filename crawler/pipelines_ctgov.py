@@ -33,9 +33,18 @@ class _DbPipeline(DbPipeline):
         self.spider.counts["trials_quarantined"] += 1
         self.spider.warn(f"study {key} kept in quarantine: {reason}")
 
+    def quarantine_failed(self, item, reason: str) -> bool:
+        """Hook of ``pipelines_base``: a study whose validation raised is kept, raw JSON and all."""
+        if not isinstance(item, dict) or item.get("_type") != "study" or self.db is None:
+            return False
+        self.quarantine(item, (item.get("record") or {}).get("nct_id") or item["key"], reason)
+        return True
+
 
 class NormaliseStudyPipeline(_DbPipeline):
     """Study JSON -> ``item["record"]``, a ``Trial`` carrying the JSON as ``raw``."""
+
+    stage = "normalise"
 
     def process_item(self, item):
         if item.get("_type") != "study":
@@ -51,6 +60,8 @@ class NormaliseStudyPipeline(_DbPipeline):
 
 class ValidateTrialPipeline(_DbPipeline):
     """A record without title or status is not something a reader can use: quarantine it."""
+
+    stage = "validate"
 
     def process_item(self, item):
         if item.get("_type") != "study":
@@ -92,7 +103,7 @@ class StoreTrialPipeline(_DbPipeline):
         super().close_spider()
 
     def process_item(self, item):
-        from litwatch.db.crawl_state import release, set_watermark
+        from litwatch.db.crawl_state import record_failure, release, set_watermark
         from litwatch.db.trials import save_trials
 
         kind = item.get("_type")
@@ -108,4 +119,7 @@ class StoreTrialPipeline(_DbPipeline):
                               result_count=item["result_count"])
             self.spider.counts["topics_done"] += 1
             return {"topic": item["topic"]}
+        if kind == "topic_failed":  # see pipelines_base: a study of the topic was not stored
+            record_failure(self.db, SOURCE, item["topic"], item["error"])
+            return {"topic": item["topic"], "failed": True}
         return item

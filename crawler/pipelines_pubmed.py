@@ -48,6 +48,8 @@ class NormalisePublicationPipeline(_Pipeline):
 
 
 class ValidatePublicationPipeline(_Pipeline):
+    stage = "validate"
+
     def process_item(self, item):
         if item.get("_type") != "pubmed_batch":
             return item

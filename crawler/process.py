@@ -3,6 +3,10 @@
 Started by ``crawler.run`` (never imported into a long-lived process: Twisted's reactor
 runs once per process).  It writes its result as JSON to ``--result`` so the parent gets
 counts, warnings and errors without parsing logs.
+
+It dies with its parent (``crawler.lifeline``), and what it writes (stderr, logs, the
+result) passes through ``vocab.text.redact``: an upstream answer that echoes the API key
+cannot carry it out of here.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
     settings = load_settings()
     watchlist = load_watchlist(config_path)
     process = CrawlerProcess(settings=base_settings(settings, log_level=log_level))
+    from litwatch.vocab.text import redact_logging
+
+    redact_logging()  # Scrapy has installed its log handler by now
     crawler = process.create_crawler(load_spider(source))
     process.crawl(crawler, lw_settings=settings, watchlist=watchlist, since=since, topics=topics)
     process.start()
@@ -48,6 +55,11 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
 
 
 def main(argv: list[str] | None = None) -> int:
+    from litwatch.crawler.lifeline import die_with_parent
+    from litwatch.vocab.text import redact, redact_std_streams
+
+    die_with_parent()
+    redact_std_streams()
     parser = argparse.ArgumentParser(prog="python -m crawler.process")
     parser.add_argument("--source", required=True, choices=sorted(SPIDERS))
     parser.add_argument("--config")
@@ -66,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         result = {"counts": {}, "warnings": [], "errors": [f"{type(exc).__name__}: {exc}" if not isinstance(exc, LitwatchError) else str(exc)]}
     result["source"] = args.source
+    for key in ("warnings", "errors"):
+        result[key] = [redact(line) for line in result.get(key) or []]
     with open(args.result, "w", encoding="utf-8") as fh:
         json.dump(result, fh)
     return 0 if not result["errors"] else 1

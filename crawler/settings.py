@@ -65,4 +65,13 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         "HTTPERROR_ALLOW_ALL": False,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "HTTPPROXY_ENABLED": True,  # honours HTTPS_PROXY / HTTP_PROXY
+        # Before any spider's own pipelines: control characters leave upstream text
+        # (crawler.pipelines_base.CleanTextPipeline).  The base dict merges with each
+        # spider's ITEM_PIPELINES, so no spider can forget it.
+        "ITEM_PIPELINES_BASE": {"litwatch.crawler.pipelines_base.CleanTextPipeline": 10},
+        # Bounded memory whatever upstream sends: Scrapy's default maximum is 1 GiB.  Each
+        # spider sets its own (custom_settings); an answer past it is cancelled, reported
+        # with its URL, and fails its topic or feed.
+        "DOWNLOAD_MAXSIZE": 32 * 1024 * 1024,
+        "DOWNLOAD_WARNSIZE": 8 * 1024 * 1024,
     }

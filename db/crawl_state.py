@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import zlib
+from typing import Callable
 
 import sqlite_utils
 
+from litwatch.vocab.text import redact
 from litwatch.vocab.times import utcnow
 
 
@@ -60,14 +64,54 @@ def record_failure(db: sqlite_utils.Database, source: str, topic: str, error: st
     """A failed crawl of (source, topic): the watermark stays where it was."""
     with db.conn:
         db["crawl_state"].upsert(
-            {"source": source, "topic": topic, "last_run_at": utcnow(), "last_status": "failed", "last_error": error},
+            {"source": source, "topic": topic, "last_run_at": utcnow(), "last_status": "failed", "last_error": redact(error)},
             pk=("source", "topic"),
         )
 
 
 def start_run(db: sqlite_utils.Database, source: str) -> int:
+    """A ``running`` row owned by this process (host, pid), closed by ``finish_run``."""
     with db.conn:
-        return db["crawl_runs"].insert({"source": source, "started_at": utcnow(), "status": "running"}).last_pk
+        run_id = db["crawl_runs"].insert({"source": source, "started_at": utcnow(), "status": "running"}).last_pk
+        db["crawl_run_owners"].insert({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}, replace=True)
+    return run_id
+
+
+def close_interrupted_runs(db: sqlite_utils.Database, alive: Callable[[int], bool]) -> list[dict]:
+    """Close as ``interrupted`` the ``running`` rows of this host whose process is gone
+    (``alive(pid)`` false; rows from before pids were recorded count as gone).  Returns
+    the rows closed (id, source, started_at, pid), for the caller to report."""
+    host = socket.gethostname()
+    rows = db.execute(
+        "SELECT r.id, r.source, r.started_at, o.pid, o.host FROM crawl_runs r "
+        "LEFT JOIN crawl_run_owners o ON o.run_id = r.id WHERE r.status = 'running'"
+    ).fetchall()
+    closed = []
+    for run_id, source, started_at, pid, row_host in rows:
+        if row_host not in (None, host) or (pid is not None and alive(pid)):
+            continue
+        closed.append({"id": run_id, "source": source, "started_at": started_at, "pid": pid})
+    if closed:
+        now = utcnow()
+        with db.conn:
+            for row in closed:
+                who = f" (process {row['pid']})" if row["pid"] else ""
+                db["crawl_runs"].update(row["id"], {
+                    "finished_at": now, "status": "interrupted",
+                    "error": f"interrupted: the crawl started {row['started_at']}{who} ended without finishing; "
+                             "its topics' watermarks stayed, so a later crawl fetched the same window again",
+                })
+    return closed
+
+
+def integrity_problems(db: sqlite_utils.Database, limit: int = 3) -> list[str]:
+    """SQLite's ``quick_check``: [] for a sound file, else its first problems (a file
+    damaged mid-way may still answer the few pages a crawl reads, and fail later)."""
+    rows = [r[0] for r in db.execute(f"PRAGMA quick_check({int(limit)})").fetchall()]
+    if rows == ["ok"]:
+        return []
+    lines = [line.strip() for row in rows for line in str(row).splitlines()]
+    return [line for line in lines if line and not line.startswith("***")][:limit] or ["quick_check failed"]
 
 
 def finish_run(
@@ -85,8 +129,8 @@ def finish_run(
                 "finished_at": utcnow(),
                 "status": status,
                 "counts": json.dumps(counts, sort_keys=True),
-                "warnings": json.dumps(list(warnings)),
-                "error": error,
+                "warnings": json.dumps([redact(w) for w in warnings]),
+                "error": redact(error),
             },
         )
 
@@ -102,7 +146,7 @@ def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, ra
             {
                 "source": source,
                 "key": key,
-                "reason": reason[:1000],
+                "reason": redact(reason)[:1000],
                 "raw": zlib.compress(raw) if raw is not None else None,
                 "first_seen_at": existing["first_seen_at"] if existing else now,
                 "last_seen_at": now,

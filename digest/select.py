@@ -597,9 +597,9 @@ def select_warnings(db, since: str | None, now: dt.datetime, already_reported: s
     lines: dict[str, int] = {}
     news = False
     for source, started, status, warnings, error in rows:
-        if status in ("failed", "partial"):
+        if status in ("failed", "partial", "interrupted"):
             news = True
-            what = "failed" if status == "failed" else "did not complete"
+            what = {"failed": "failed", "partial": "did not complete", "interrupted": "was interrupted"}[status]
             text = f"{source}: crawl {what}: {error or 'no detail recorded'}"
             lines[text] = lines.get(text, 0) + 1
         for w in _json_list(warnings):

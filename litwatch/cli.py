@@ -35,6 +35,9 @@ def cli(ctx: click.Context, config_path: str | None, db_path: str | None, debug:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from litwatch.vocab.text import redact_logging
+
+    redact_logging()
     ctx.obj = Context(config_path=config_path, db_path=db_path, debug=debug)
 
 
@@ -51,6 +54,11 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: the error policy lives here."""
+    from litwatch.crawler.lifeline import die_with_parent
+    from litwatch.vocab.text import redact_std_streams
+
+    die_with_parent()  # a job the scheduler started ends with it (crawler.lifeline)
+    redact_std_streams()  # no configured secret leaves through stdout/stderr (issue 10)
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="litwatch", standalone_mode=False)

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litwatch.vocab.errors import ConfigError
+from litwatch.vocab.text import register_setting_secrets
 
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
@@ -310,7 +311,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     seeds_default = "seeds" if Path("seeds").is_dir() else str(bundled_seeds_dir())
     email = env.get("NCBI_EMAIL") or None
     contact = f"; mailto:{email}" if email else ""
-    return Settings(
+    settings = Settings(
         db_path=env.get("LITWATCH_DB") or "./litwatch.db",
         seeds_dir=env.get("LITWATCH_SEEDS") or seeds_default,
         eutils_url=_base(env.get("LITWATCH_EUTILS_URL") or DEFAULT_EUTILS_URL),
@@ -324,3 +325,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         outbox=env.get("LITWATCH_OUTBOX") or "./outbox",
         user_agent=f"litwatch/0.1 (literature watch{contact})",
     )
+    # Secrets never leave (issue 10): every outgoing text passes through vocab.text.redact.
+    register_setting_secrets(api_keys=[settings.ncbi_api_key], urls=[
+        settings.smtp_url, settings.eutils_url, settings.ctgov_url, settings.idconv_url,
+        *(v for k, v in env.items() if k.endswith("_URL")),
+    ])
+    return settings

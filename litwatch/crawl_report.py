@@ -7,11 +7,12 @@ import json
 import click
 
 from litwatch.crawler.run import CrawlSummary
+from litwatch.vocab.text import redact
 
 
 def print_summary(summary: CrawlSummary, *, as_json: bool = False) -> None:
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))
+        click.echo(redact(json.dumps(summary.as_dict(), indent=2, sort_keys=True)))
         return
     for r in summary.results:
         counts = ", ".join(f"{k}={v}" for k, v in sorted(r.counts.items())) or "nothing new"
@@ -19,6 +20,6 @@ def print_summary(summary: CrawlSummary, *, as_json: bool = False) -> None:
     # Part of the report, so on stdout: stderr keeps the one "litwatch: error:" line of a
     # failed crawl (CONTRACT.md), and a cron job's `>> log 2>&1` still gets everything.
     for w in summary.warnings:
-        click.echo(f"warning: {w}")
+        click.echo(redact(f"warning: {w}"))
     for e in summary.errors:
-        click.echo(f"error: {e}")
+        click.echo(redact(f"error: {e}"))

@@ -6,6 +6,11 @@ scheduler with it.  Why its own process group (a new session): on timeout or on 
 request the whole tree (``litwatch crawl`` and its per-source crawl processes) is
 terminated, not just its top.  Output goes to temporary files rather than pipes, so a
 chatty child can never block on a full pipe, and nothing has to drain it.
+
+The tree never outlives the scheduler: each child dies with its parent, kill -9 included
+(``crawler.lifeline``: the job, and in turn its crawl children), and ``stop()`` returns
+only once the job's whole process group has exited (SIGTERM, then SIGKILL after the
+grace period), so the scheduler releases its lock after the last writer is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+
+from litwatch.crawler.lifeline import child_env
 
 # After SIGTERM, the child gets this long to clean up before SIGKILL; it must stay well
 # under systemd's TimeoutStopSec (30 s in the README's unit file).
@@ -101,7 +108,7 @@ class ChildRunner:
                     return ChildResult("interrupted", None, 0.0)
                 try:
                     proc = subprocess.Popen(
-                        cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
+                        cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=child_env(env),
                         start_new_session=True, pass_fds=self.pass_fds,
                     )
                 except OSError as exc:
@@ -131,16 +138,24 @@ class ChildRunner:
             status = "failed"
         return ChildResult(status, code, seconds, stdout, stderr)
 
-    def stop(self) -> None:
-        """Refuse new children and terminate the running one (SIGTERM, then SIGKILL)."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Refuse new children and terminate the running one's whole process group
+        (SIGTERM, then SIGKILL after ``kill_grace``).  With ``wait`` (not from a signal
+        handler) it returns once every process of the group has exited."""
         with self._lock:
             self._stopping = True
             proc = self._proc
-        if proc is not None and proc.poll() is None:
-            _signal_group(proc, signal.SIGTERM)
+        if proc is None:
+            return
+        _signal_group(proc, signal.SIGTERM)
+        if not wait:
             timer = threading.Timer(self.kill_grace, _signal_group, (proc, signal.SIGKILL))
             timer.daemon = True
             timer.start()
+            return
+        if not _wait_group_gone(proc, self.kill_grace):
+            _signal_group(proc, signal.SIGKILL)
+            _wait_group_gone(proc, self.kill_grace)
 
     def _terminate(self, proc: subprocess.Popen) -> None:
         _signal_group(proc, signal.SIGTERM)
@@ -150,6 +165,25 @@ class ChildRunner:
             pass
         _signal_group(proc, signal.SIGKILL)  # also whatever the child left behind
         proc.wait()
+
+
+def _wait_group_gone(proc: subprocess.Popen, timeout: float) -> bool:
+    """Wait until no process of the child's group is left (the job's thread reaps the
+    child itself; orphaned grandchildren are reaped by init).  True when they are gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        try:  # reap the child here too when the job's thread has not yet
+            proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

@@ -46,6 +46,10 @@ class CtgovSpider(LitwatchSpider):
         # Study items must reach the store in the order the spider yields them, so that a
         # topic's "done" marker is stored after all of its studies (pipelines are sync).
         "CONCURRENT_ITEMS": 1,
+        # A page of studies (full records) is usually a few MB; past this it is cut off,
+        # reported with its URL, and its topic fails (bounded memory, issue 10).
+        "DOWNLOAD_MAXSIZE": 64 * 1024 * 1024,
+        "DOWNLOAD_WARNSIZE": 16 * 1024 * 1024,
     }
 
     @classmethod

@@ -50,6 +50,10 @@ class FeedsSpider(LitwatchSpider):
         },
         "DOWNLOAD_DELAY": float(os.environ.get("LITWATCH_FEEDS_DELAY", DEFAULT_DELAY_S)),
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        # A journal feed is tens or hundreds of KB; the parser costs ~40 MB of memory per
+        # MB of feed, so a larger answer is cut off, reported, and that feed fails.
+        "DOWNLOAD_MAXSIZE": 4 * 1024 * 1024,
+        "DOWNLOAD_WARNSIZE": 1024 * 1024,
     }
 
     def feeds_by_url(self) -> dict[str, list]:
@@ -154,6 +158,8 @@ class FeedsSpider(LitwatchSpider):
         headers = response.headers.to_unicode_dict()
         parsed = parse_feed(response.body, url, {k: v for k, v in headers.items()})
         self.counts["feeds_fetched"] += 1
+        if parsed.truncated:
+            self.warn(f"feed {url} lists more than {len(parsed.items)} items: the {parsed.truncated} after them were not read")
         if parsed.problem:
             self.counts["feeds_malformed"] += 1
             if parsed.items:
@@ -198,6 +204,10 @@ class FeedsSpider(LitwatchSpider):
         if "DataLoss" in why:  # Scrapy's word for a body shorter than its Content-Length
             why = f"the body was cut short every time; {why}"
         self.counts["requests_failed"] += 1
+        big = self.too_big(failure)
+        if big:  # bounded memory: not a passing hiccup, the feed fails (issue 10)
+            why = "answer too large, not read"
+            self.fail(big)
         self.warn(f"feed {url} could not be fetched ({why}): its items wait for the next crawl")
         yield self._fetch(request, getattr(getattr(exc, "response", None), "status", None), problem=why, failed=True)
 

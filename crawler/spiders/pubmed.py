@@ -93,9 +93,10 @@ class PubmedSpider(LitwatchSpider):
         # One request at a time across the whole crawl (NCBI counts per IP, not per query).
         "CONCURRENT_REQUESTS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-        # efetch answers of 200 records with reference lists can be large.
-        "DOWNLOAD_MAXSIZE": 256 * 1024 * 1024,
-        "DOWNLOAD_WARNSIZE": 0,
+        # efetch answers of 200 records with reference lists can be large (typically
+        # 5-20 MB): generous, yet a runaway answer is cut off before it costs 500 MB.
+        "DOWNLOAD_MAXSIZE": 128 * 1024 * 1024,
+        "DOWNLOAD_WARNSIZE": 64 * 1024 * 1024,
     }
 
     @classmethod

@@ -91,4 +91,12 @@ def m003_job_runs(db):
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS job_runs_job_due ON job_runs (job, due_at)")
 
 
-MIGRATIONS = [("001_crawl_state", m001_crawl_state), ("002_locks", m002_locks), ("003_job_runs", m003_job_runs)]
+def m004_crawl_run_owner(db):
+    """Which process runs a crawl (host, pid): a run left ``running`` by a process that is
+    gone is closed as ``interrupted`` by the next crawl (crawl_state.close_interrupted_runs).
+    A table of its own, so crawl_runs keeps its columns."""
+    db["crawl_run_owners"].create({"run_id": int, "pid": int, "host": str}, pk="run_id", if_not_exists=True)
+
+
+MIGRATIONS = [("001_crawl_state", m001_crawl_state), ("002_locks", m002_locks), ("003_job_runs", m003_job_runs),
+              ("004_crawl_run_owner", m004_crawl_run_owner)]

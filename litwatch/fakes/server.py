@@ -51,3 +51,103 @@ class LoopbackServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ScriptedServer(LoopbackServer):
+    """Answers every GET and POST with what a test scripted, whatever the path: for the
+    faults no recording holds (derived, see MANIFEST.md).
+
+    - ``answer(body, status=, content_type=)``: a fixed body;
+    - ``echo(status=200)``: a JSON body quoting the request (query string and form body),
+      as a misbehaving service does when it echoes an API key back;
+    - ``huge(n_bytes, chunk=)``: ``n_bytes`` of a repeated chunk, with a Content-Length;
+    - ``endless(chunk=)``: the chunk forever, chunked encoding, no length.
+
+    ``log`` holds (method, path) of every request; ``sent`` counts the body bytes written.
+    """
+
+    def __init__(self):
+        self.mode: tuple = ("answer", b"", 200, "text/plain")
+        self.log: list[tuple[str, str]] = []
+        self.sent = 0
+
+    # --- test API -------------------------------------------------------------------
+    def answer(self, body: bytes, *, status: int = 200, content_type: str = "text/xml; charset=UTF-8") -> None:
+        self.mode = ("answer", body, status, content_type)
+
+    def echo(self, *, status: int = 200) -> None:
+        self.mode = ("echo", b"", status, "application/json")
+
+    def huge(self, n_bytes: int, *, chunk: bytes = b"<item><title>x</title></item>\n", content_type: str = "application/rss+xml") -> None:
+        self.mode = ("huge", chunk, n_bytes, content_type)
+
+    def endless(self, *, chunk: bytes = b"<item><title>x</title></item>\n", content_type: str = "application/rss+xml") -> None:
+        self.mode = ("endless", chunk, 0, content_type)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    # --- serving --------------------------------------------------------------------
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802
+                fake.serve(self, b"")
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.serve(self, self.rfile.read(length) if length else b"")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def serve(self, h: BaseHTTPRequestHandler, body: bytes) -> None:
+        import json
+        from urllib.parse import parse_qsl, urlsplit
+
+        self.log.append((h.command, h.path))
+        kind, data, arg, ctype = self.mode
+        try:
+            if kind in ("answer", "echo"):
+                if kind == "echo":
+                    params = dict(parse_qsl(urlsplit(h.path).query)) | dict(parse_qsl(body.decode("utf-8", "replace")))
+                    # NCBI's answer to a bad key quotes it first: {"error":"API key invalid","api-key":...}
+                    data = json.dumps({"error": "API key invalid", "api-key": params.get("api_key"), "request": params}).encode()
+                    status = arg
+                else:
+                    status = arg
+                h.send_response(status)
+                h.send_header("Content-Type", ctype)
+                h.send_header("Content-Length", str(len(data)))
+                h.end_headers()
+                h.wfile.write(data)
+                self.sent += len(data)
+                return
+            h.send_response(200)
+            h.send_header("Content-Type", ctype)
+            if kind == "huge":
+                h.send_header("Content-Length", str(arg))
+                h.end_headers()
+                left = arg
+                block = data * max(1, 65536 // len(data))
+                while left > 0:
+                    piece = block[:left]
+                    h.wfile.write(piece)
+                    self.sent += len(piece)
+                    left -= len(piece)
+                return
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            block = data * max(1, 65536 // len(data))
+            frame = f"{len(block):x}\r\n".encode() + block + b"\r\n"
+            while True:
+                h.wfile.write(frame)
+                self.sent += len(block)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            h.close_connection = True

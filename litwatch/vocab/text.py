@@ -9,6 +9,7 @@ process: errors, logs, the database, the digest, ``--json``.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from urllib.parse import unquote, urlsplit
@@ -60,3 +61,75 @@ def redact(text: str | None) -> str | None:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def register_setting_secrets(*, api_keys=(), urls=()) -> None:
+    """Register what the settings hold that must never leave: API keys, and the userinfo
+    of every ``*_URL`` (the SMTP password lives there)."""
+    for key in api_keys:
+        add_secret(key)
+    for url in urls:
+        add_url_secrets(url)
+
+
+class RedactFilter(logging.Filter):
+    """A logging filter that redacts the message (and a traceback) of every record it sees.
+
+    Installed on the root logger and on each of its handlers (``redact_logging``): a filter
+    on a logger alone does not see records propagated from child loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _secrets:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave it to the handler's own error path
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+_FILTER = RedactFilter()
+
+
+def redact_logging() -> None:
+    """Put ``RedactFilter`` on the root logger and every handler it has now (call again
+    after a library such as Scrapy installs its own handler)."""
+    root = logging.getLogger()
+    for target in (root, *root.handlers):
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)
+
+
+class RedactingStream:
+    """A text stream that redacts what is written through it (stdout/stderr of a process
+    that may print a secret: an error line, a child's traceback)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        return self._stream.write(redact(text) if isinstance(text, str) else text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def redact_std_streams() -> None:
+    """Route sys.stdout and sys.stderr through ``redact`` (once)."""
+    import sys
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))
