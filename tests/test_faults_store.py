@@ -1,0 +1,88 @@
+"""A failed validation or store fails its topic: no false ``ok``, the watermark stays,
+nothing is lost (issue 10, items 1 and 2).
+
+The full disk is real: the crawl runs under ``RLIMIT_FSIZE`` (the database file and its
+WAL may not grow past a limit just above their size), set in the test's crawl child and
+inherited by the per-source child.  The unexpected study shape is a ClinicalTrials.gov
+study whose ``overallStatus`` is a list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+
+from fault_support import env_for, expected_all, litwatch, rows, stored_pmids, watchlist
+
+from litwatch.db import open_db
+from litwatch.fakes.ctgov import FakeCtgov, ketamine_bpd_study
+from litwatch.fakes.eutils import FakeEutils
+
+
+def _file_limit(limit: int):
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
+
+    return preexec
+
+
+def test_full_disk_fails_the_topic_keeps_the_watermark_and_the_next_crawl_stores_everything(tmp_path):
+    db_path = tmp_path / "litwatch.db"
+    config = watchlist(tmp_path / "watchlist.toml")
+    with FakeEutils() as fake:
+        env = env_for(db_path, eutils=fake)
+        open_db(db_path).conn.close()  # the schema, so the limit sits just above its size
+        size = os.path.getsize(db_path)
+        full = litwatch(env, config, "crawl", "--source", "pubmed", "--json", preexec_fn=_file_limit(size + 64 * 1024))
+
+        assert full.returncode != 0
+        report = json.loads(full.stdout)["sources"]["pubmed"]
+        assert report["status"] != "ok"
+        error = report["errors"][0]
+        assert error.startswith("topic all: could not store") and "OperationalError" in error
+        assert ("disk I/O error" in error) or ("database or disk is full" in error)
+        line = full.stderr.strip()
+        assert "\n" not in line and line.startswith("litwatch: error: crawl of pubmed did not complete: topic all:")
+        # The watermark did not move; the failure is in crawl_state and crawl_runs.
+        state = rows(db_path, "SELECT watermark, last_status, last_error FROM crawl_state WHERE source = 'pubmed' AND topic = 'all'")
+        assert state and state[0][0] is None and state[0][1] == "failed" and "could not store" in state[0][2]
+        assert rows(db_path, "SELECT status FROM crawl_runs") == [(report["status"],)]
+        # ... and in the next digest's warnings.
+        digest = litwatch(env, config, "digest", "--json")
+        assert any("pubmed" in w and "could not store" in w for w in json.loads(digest.stdout)["warnings"])
+
+        again = litwatch(env, config, "crawl", "--source", "pubmed", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert set(stored_pmids(db_path)) == expected_all(fake)
+        assert rows(db_path, "SELECT watermark IS NOT NULL FROM crawl_state WHERE source = 'pubmed' AND topic = 'all'") == [(1,)]
+
+
+def test_a_study_that_breaks_validation_is_quarantined_fails_the_topic_and_is_stored_once_fixed(tmp_path):
+    db_path = tmp_path / "litwatch.db"
+    config = watchlist(tmp_path / "watchlist.toml")
+    odd = ketamine_bpd_study("NCT09999999")
+    odd["protocolSection"]["statusModule"]["overallStatus"] = ["RECRUITING"]
+    with FakeCtgov() as fake:
+        fake.put_study(odd)
+        env = env_for(db_path, ctgov_url=fake.base_url)
+        first = litwatch(env, config, "crawl", "--source", "ctgov", "--json")
+        assert first.returncode != 0
+        report = json.loads(first.stdout)["sources"]["ctgov"]
+        assert report["status"] != "ok"
+        assert report["errors"][0].startswith("topic all: could not validate study NCT09999999: TypeError")
+        assert [k for (k,) in rows(db_path, "SELECT key FROM quarantine WHERE source = 'ctgov'")] == ["NCT09999999"]
+        raw = rows(db_path, "SELECT raw FROM quarantine WHERE key = 'NCT09999999'")[0][0]
+        assert raw  # its raw bytes are kept
+        assert rows(db_path, "SELECT watermark FROM crawl_state WHERE source = 'ctgov' AND topic = 'all'") == [(None,)]
+        assert "NCT09999999" not in {n for (n,) in rows(db_path, "SELECT nct_id FROM trials")}
+
+        odd["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING"  # upstream (or litwatch) fixed
+        fake.put_study(odd)
+        again = litwatch(env, config, "crawl", "--source", "ctgov", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "NCT09999999" in {n for (n,) in rows(db_path, "SELECT nct_id FROM trials")}
+        assert rows(db_path, "SELECT key FROM quarantine WHERE source = 'ctgov'") == []
+        assert rows(db_path, "SELECT watermark IS NOT NULL FROM crawl_state WHERE source = 'ctgov' AND topic = 'all'") == [(1,)]
