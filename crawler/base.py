@@ -144,8 +144,9 @@ def describe_item(item) -> str:
     if kind == "pubmed_batch":
         return f"{len(item.get('records') or [])} PubMed records"
     if kind == "study":
-        rec = item.get("record") or {}
-        return f"study {rec.get('nct_id') or item.get('key')}"
+        rec = item.get("record")
+        nct = rec.get("nct_id") if isinstance(rec, dict) else getattr(rec, "nct_id", None)
+        return f"study {nct or item.get('key')}"
     if item.get("feed_url"):
         return f"the items of feed {_safe_url(item['feed_url'])}"
     return f"a {kind or 'record'} item"

@@ -37,7 +37,7 @@ class _DbPipeline(DbPipeline):
         """Hook of ``pipelines_base``: a study whose validation raised is kept, raw JSON and all."""
         if not isinstance(item, dict) or item.get("_type") != "study" or self.db is None:
             return False
-        self.quarantine(item, (item.get("record") or {}).get("nct_id") or item["key"], reason)
+        self.quarantine(item, getattr(item.get("record"), "nct_id", None) or item["key"], reason)
         return True
 
 
