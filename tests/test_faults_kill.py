@@ -180,6 +180,9 @@ def test_sigterm_ends_the_crawl_and_its_child_and_closes_the_run(world, tmp_path
     assert not [p for p in os.listdir(tmp_path / "tmp") if p.startswith("litwatch-crawl-")]
     # The watermark did not move: the next crawl fetches the same window, and everything.
     assert rows(db_path, "SELECT watermark FROM crawl_state WHERE source = 'pubmed' AND watermark IS NOT NULL") == []
+    # The digest says so.
+    digest = litwatch(env, config, "digest", "--json")
+    assert any(w.startswith("pubmed: crawl was interrupted") for w in json.loads(digest.stdout)["warnings"])
 
 
 LIFELINE_PARENT = """

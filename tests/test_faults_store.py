@@ -86,3 +86,64 @@ def test_a_study_that_breaks_validation_is_quarantined_fails_the_topic_and_is_st
         assert "NCT09999999" in {n for (n,) in rows(db_path, "SELECT nct_id FROM trials")}
         assert rows(db_path, "SELECT key FROM quarantine WHERE source = 'ctgov'") == []
         assert rows(db_path, "SELECT watermark IS NOT NULL FROM crawl_state WHERE source = 'ctgov' AND topic = 'all'") == [(1,)]
+
+
+class _Crawler:
+    def __init__(self, spider):
+        self.spider = spider
+
+
+def _spider(tmp_path):
+    from litwatch.config import load_settings, load_watchlist
+    from litwatch.crawler.base import LitwatchSpider
+
+    config = watchlist(tmp_path / "watchlist.toml")
+    return LitwatchSpider(name="t", lw_settings=load_settings({"LITWATCH_DB": str(tmp_path / "x.db")}),
+                          watchlist=load_watchlist(str(config)))
+
+
+def test_the_pipeline_rule_any_exception_fails_the_topic_and_turns_its_done_marker_into_failed(tmp_path):
+    """The rule of crawler.pipelines_base, without a crawl: every subclass's process_item is guarded."""
+    import sqlite3
+
+    import pytest
+    from scrapy.exceptions import DropItem
+
+    from litwatch.crawler.pipelines_base import CrawlerPipeline
+
+    seen = []
+
+    class Store(CrawlerPipeline):
+        def process_item(self, item):
+            seen.append(item["_type"])
+            if item["_type"] == "batch":
+                raise sqlite3.OperationalError("database or disk is full")
+            return item
+
+    spider = _spider(tmp_path)
+    store = Store(_Crawler(spider))
+    with pytest.raises(DropItem):
+        store.process_item({"_type": "batch", "topic": "all"})
+    assert spider.errors == [
+        "topic all: could not store a batch item: OperationalError: database or disk is full; "
+        "its watermark stays, the next crawl asks again"
+    ]
+    out = store.process_item({"_type": "topic_done", "topic": "all", "watermark": "2026-11-30"})
+    assert out["_type"] == "topic_failed" and "database or disk is full" in out["error"]
+    assert store.process_item({"_type": "topic_done", "topic": "other"})["_type"] == "topic_done"
+
+
+def test_a_callback_that_raises_makes_the_crawl_fail(tmp_path):
+    from types import SimpleNamespace
+
+    from twisted.python.failure import Failure
+
+    spider = _spider(tmp_path)
+    try:
+        raise KeyError("unexpected field")
+    except KeyError:
+        failure = Failure()
+    response = SimpleNamespace(url="http://x/", meta={"lw_what": "topic all: page 2", "lw_topic": "all"})
+    spider.on_spider_error(failure, response, spider)
+    assert spider.errors == ["topic all: page 2: the answer could not be handled: KeyError: 'unexpected field'"]
+    assert spider.topic_error("all")
