@@ -17,9 +17,11 @@ from litwatch.config import Topic
 from litwatch.vocab.ids import normalise_nct, normalise_pmid
 from litwatch.vocab.records import Trial, TrialReference
 
-# The service caps pageSize at 1000; asking for the cap keeps a topic to a handful of
-# requests (the polite rate is ~50 requests a minute).
-PAGE_SIZE = 1000
+# The service allows pageSize up to 1000, but a full study with results runs to several
+# hundred KB: 1000 of them can pass the spider's 64 MB answer limit (bounded memory, see
+# spiders/ctgov.py).  100 keeps a page to a few MB and a topic to a handful of requests
+# (100 studies a request at the polite ~40 requests a minute is 4,000 studies a minute).
+PAGE_SIZE = 100
 
 # Parts of a served study that say when and how ClinicalTrials.gov served or indexed it,
 # not what the study says: ``derivedSection`` is computed by the service (versionHolder,

@@ -58,7 +58,7 @@ def test_studies_parameters_are_in_the_spec(topic, token):
         assert name in allowed, f"{name} is not a /studies parameter of ClinicalTrials.gov API v2"
         check_value(name, value, allowed[name])
     assert params["filter.advanced"] == "AREA[LastUpdatePostDate]RANGE[2024-01-15,MAX]"
-    assert params["pageSize"] == "1000" and params["format"] == "json" and params["countTotal"] == "true"
+    assert params["pageSize"] == str(ctgov.PAGE_SIZE) == "100" and params["format"] == "json" and params["countTotal"] == "true"
     assert (params.get("pageToken") == token) if token else "pageToken" not in params
 
 
