@@ -11,12 +11,11 @@ from litwatch.crawler.feed_parse import (
     items_for_topic,
     keyword_patterns,
     matches_keywords,
-    normalise_doi,
-    normalise_link,
-    normalise_title,
     parse_feed,
 )
 from litwatch.fakes.feeds import atom, fixture_bytes, fixture_items, malformed, rss1, rss2
+from litwatch.vocab.ids import normalise_doi, normalise_link
+from litwatch.vocab.text import normalise_title
 
 CT_URL = "http://127.0.0.1:1/ct.xml"  # a mirror: the kind comes from the channel link
 
