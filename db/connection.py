@@ -65,7 +65,8 @@ def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[None
                 conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                 conn.execute(f"RELEASE SAVEPOINT {name}")
             raise
-        conn.execute(f"RELEASE SAVEPOINT {name}")
+        if conn.in_transaction:  # (a sqlite-utils write inside may have committed it all)
+            conn.execute(f"RELEASE SAVEPOINT {name}")
         return
     conn.execute("BEGIN IMMEDIATE")
     try:

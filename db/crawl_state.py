@@ -3,6 +3,8 @@
 The watermark is the crawl's promise "everything up to this date is stored".  It is moved
 only by ``set_watermark`` after the caller has committed the records, so a crawl killed
 half-way is simply repeated from the old watermark (saves are upserts, so nothing doubles).
+Spiders read what they need at start through the named functions here (no SQL of their
+own); every write runs in ``transaction(db)``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ import zlib
 
 import sqlite_utils
 
+from litwatch.db.connection import transaction
+from litwatch.db.sql import insert_row, update_row, upsert_row
 from litwatch.vocab.times import utcnow
 
 
+def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
+    cur = db.execute(sql, params)
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+
 def get_state(db: sqlite_utils.Database, source: str, topic: str = "") -> dict | None:
-    rows = list(db["crawl_state"].rows_where("source = ? AND topic = ?", [source, topic]))
-    return rows[0] if rows else None
+    return _one(db, "SELECT * FROM crawl_state WHERE source = ? AND topic = ?", [source, topic])
 
 
 def get_watermark(db: sqlite_utils.Database, source: str, topic: str = "") -> dt.date | None:
@@ -52,22 +61,21 @@ def set_watermark(
         row["last_counts"] = json.dumps(counts, sort_keys=True)
     if result_count is not None:
         row["last_result_count"] = result_count
-    with db.conn:
-        db["crawl_state"].upsert(row, pk=("source", "topic"))
+    with transaction(db):
+        upsert_row(db, "crawl_state", row, ("source", "topic"))
 
 
 def record_failure(db: sqlite_utils.Database, source: str, topic: str, error: str) -> None:
     """A failed crawl of (source, topic): the watermark stays where it was."""
-    with db.conn:
-        db["crawl_state"].upsert(
-            {"source": source, "topic": topic, "last_run_at": utcnow(), "last_status": "failed", "last_error": error},
-            pk=("source", "topic"),
-        )
+    with transaction(db):
+        upsert_row(db, "crawl_state",
+                   {"source": source, "topic": topic, "last_run_at": utcnow(), "last_status": "failed", "last_error": error},
+                   ("source", "topic"))
 
 
 def start_run(db: sqlite_utils.Database, source: str) -> int:
-    with db.conn:
-        return db["crawl_runs"].insert({"source": source, "started_at": utcnow(), "status": "running"}).last_pk
+    with transaction(db):
+        return insert_row(db, "crawl_runs", {"source": source, "started_at": utcnow(), "status": "running"})
 
 
 def finish_run(
@@ -78,9 +86,9 @@ def finish_run(
     warnings: list[str] = (),
     error: str | None = None,
 ) -> None:
-    with db.conn:
-        db["crawl_runs"].update(
-            run_id,
+    with transaction(db):
+        update_row(
+            db, "crawl_runs", {"id": run_id},
             {
                 "finished_at": utcnow(),
                 "status": status,
@@ -97,8 +105,9 @@ def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, ra
         raw = raw.encode("utf-8")
     now = utcnow()
     existing = get_quarantined(db, source, key)
-    with db.conn:
-        db["quarantine"].upsert(
+    with transaction(db):
+        upsert_row(
+            db, "quarantine",
             {
                 "source": source,
                 "key": key,
@@ -108,18 +117,26 @@ def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, ra
                 "last_seen_at": now,
                 "attempts": (existing["attempts"] if existing else 0) + 1,
             },
-            pk=("source", "key"),
+            ("source", "key"),
         )
 
 
 def get_quarantined(db: sqlite_utils.Database, source: str, key: str) -> dict | None:
-    rows = list(db["quarantine"].rows_where("source = ? AND key = ?", [source, key]))
-    return rows[0] if rows else None
+    return _one(db, "SELECT * FROM quarantine WHERE source = ? AND key = ?", [source, key])
+
+
+def quarantined_keys(db: sqlite_utils.Database, source: str, max_attempts: int | None = None) -> list[str]:
+    """Keys of ``source``'s quarantined records (tried fewer than ``max_attempts`` times), to fetch again."""
+    sql, params = "SELECT key FROM quarantine WHERE source = ?", [source]
+    if max_attempts is not None:
+        sql += " AND attempts < ?"
+        params.append(max_attempts)
+    return [row[0] for row in db.execute(sql + " ORDER BY key", params)]
 
 
 def release(db: sqlite_utils.Database, source: str, key: str) -> None:
     """A quarantined record was stored after all: forget it."""
-    with db.conn:
+    with transaction(db):
         db.execute("DELETE FROM quarantine WHERE source = ? AND key = ?", [source, key])
 
 

@@ -21,6 +21,9 @@ NBK_RE = re.compile(r"^NBK\d{1,9}$", re.IGNORECASE)
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 
 NCT_IN_TEXT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+PMCID_IN_TEXT_RE = re.compile(r"\bPMC\d{4,9}\b", re.IGNORECASE)
+# In running text a PMID is only a PMID when it says so ("PMID: 123"): a bare number is not.
+PMID_IN_TEXT_RE = re.compile(r"\bPMID\s*:?\s*(\d{1,9})\b", re.IGNORECASE)
 DOI_IN_TEXT_RE = re.compile(r"\b(10\.\d{4,9}/[-._;()/:a-zA-Z0-9<>\[\]]+)")
 _DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 # bioRxiv/medRxiv version suffixes: 10.1101/2024.01.02.123456v2 is the same preprint as ...456.

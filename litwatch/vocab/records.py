@@ -144,14 +144,17 @@ class TrialChange:
 
 @dataclass(slots=True)
 class Citation:
-    """An identifier a seed document cites, where, and what it resolved to."""
+    """An identifier a seed document cites, where (``document``, 1-based ``line``), as
+    written there (``raw``), and what it resolved to (``litwatch citations`` lists these)."""
 
-    kind: str
-    value: str
     document: str
     line: int
-    status: str = "pending"
-    resolved: str | None = None
+    kind: str  # nct | pmid | pmcid | doi | pii
+    value: str  # normalised: upper-case NCT/PMC/PII, lower-case DOI
+    raw: str | None = None
+    status: str = "pending"  # pending | resolved | unresolved
+    resolved_kind: str | None = None  # publication | trial
+    resolved_id: str | None = None
     reason: str | None = None
 
 
