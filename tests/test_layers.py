@@ -12,7 +12,9 @@ of the README's "Layout" section:
  - nothing imports ``litwatch.cli`` or a ``litwatch.cmd_*`` module except ``litwatch.cli``
    itself (the console entry point is ``litwatch.cli:main``);
  - the fakes (``litwatch.fakes``) are services, not product: they import only vocab;
- - no import cycles between modules.
+ - no import cycles between modules;
+ - only ``litwatch.db`` runs SQL (spiders, pipelines, the digest, the CLI call named
+   functions of ``db/``).
 
 Violations in files other helpers are still changing are listed in ``KNOWN`` with the
 reason; the lead shrinks the list as the fixes merge.  A known violation that is gone
@@ -48,6 +50,13 @@ KNOWN: dict[tuple[str, str], str] = {
     ("litwatch.db.trials", "litwatch.crawler.ctgov"):
         "HISTORY_FIELDS and study_page_url belong in vocab (issue 9; db/trials.py is the trials helper's)",
 }
+
+# Modules outside db/ that still run SQL themselves: module -> why.
+KNOWN_SQL: dict[str, str] = {
+    "litwatch.digest.demo": "writes the demo world with its own SQL; to go through the crawl's save functions (digest helper)",
+    "litwatch.digest.select": "selects with raw SQL; to move into named db/ functions (digest helper)",
+}
+SQL_METHODS = {"execute", "executemany", "executescript", "rows_where", "upsert", "upsert_all", "insert_all"}
 
 
 def module_files() -> dict[str, Path]:
@@ -86,6 +95,19 @@ def import_graph() -> dict[str, set[str]]:
     files = module_files()
     names = set(files)
     return {module: {m for m in imports_of(path, names) if m != module} for module, path in files.items()}
+
+
+def runs_sql(path: Path) -> list[int]:
+    """Line numbers where ``path`` runs SQL: a cursor/connection ``execute*`` or a
+    sqlite-utils table (``db["table"]``) or query method."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_METHODS:
+            lines.append(node.lineno)
+        elif (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)
+              and (getattr(node.value, "id", None) == "db" or getattr(node.value, "attr", None) == "db")):
+            lines.append(node.lineno)
+    return sorted(set(lines))
 
 
 def floor(module: str) -> int:
@@ -191,6 +213,17 @@ def test_no_import_cycles(graph):
 
 def test_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_only_the_store_runs_sql():
+    found = {module: runs_sql(path) for module, path in module_files().items()
+             if area(module) not in ("litwatch.db", "litwatch.fakes") and module not in KNOWN_SQL}
+    assert {module: lines for module, lines in found.items() if lines} == {}
+
+
+def test_known_sql_list_is_current():
+    files = module_files()
+    assert [m for m in KNOWN_SQL if not runs_sql(files[m])] == []
 
 
 def test_scheduler_does_not_import_the_cli(graph):
