@@ -1,7 +1,8 @@
-"""RSS/Atom bytes -> plain item dicts: keys, kinds, DOIs, PMIDs and NCT numbers.
+"""RSS/Atom bytes -> ``FeedItem`` records: keys, kinds, DOIs, PMIDs and NCT numbers.
 
 feedparser reads RSS 0.9x/1.0/2.0 and Atom alike; this module turns its entries into the
-flat dicts that ``db.feeds.save_feed_items`` stores (see docs/feeds.md).  Nothing here does
+``litwatch.vocab.records.FeedItem`` records that ``db.feeds.save_feed_items`` stores (see
+docs/feeds.md).  Nothing here does
 I/O: the spider hands over the body and headers, the tests hand over fixture bytes.
 
 Decisions (documented in docs/feeds.md):
@@ -30,6 +31,7 @@ from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
 from litwatch.vocab.ids import NCT_IN_TEXT_RE, normalise_doi, normalise_link, normalise_nct
 from litwatch.vocab.markup import fragment_to_text
+from litwatch.vocab.records import FeedItem
 
 # Hosts whose feeds are preprint servers (the host or any sub-domain of it).
 PREPRINT_HOSTS = ("medrxiv.org", "biorxiv.org", "researchsquare.com", "preprints.org", "psyarxiv.com", "ssrn.com", "arxiv.org")
@@ -63,7 +65,7 @@ class ParsedFeed:
     kind: str
     title: str | None
     version: str  # feedparser's name: rss20, rss10, rss091u, atom10, ... ("" if unknown)
-    items: list[dict] = field(default_factory=list)
+    items: list[FeedItem] = field(default_factory=list)
     problem: str | None = None  # a one-line description of bozo trouble, or None
     damaged: int = 0  # recovered entries dropped as cut short (see parse_feed)
 
@@ -171,7 +173,7 @@ def item_key(entry, doi: str | None, link: str | None, nct_id: str | None, kind:
     return doi or link
 
 
-def _item(entry, url: str, fkind: str) -> dict:
+def _item(entry, url: str, fkind: str) -> FeedItem:
     link = normalise_link(entry.get("link"))
     doi = find_doi(entry)
     pmid = find_pmid(entry)
@@ -188,19 +190,19 @@ def _item(entry, url: str, fkind: str) -> dict:
     summary = _text(entry.get("summary"))
     if summary and len(summary) > MAX_SUMMARY_CHARS:
         summary = summary[: MAX_SUMMARY_CHARS - 1].rstrip() + "…"
-    return {
-        "id": item_key(entry, doi, link, nct_id, kind),
-        "feed_url": url,
-        "kind": kind,
-        "title": _text(entry.get("title")),
-        "link": link,
-        "summary": summary,
-        "authors": _authors(entry),
-        "published": _date(entry),
-        "doi": doi,
-        "feed_pmid": pmid,
-        "nct_id": nct_id if kind == "trial" else None,
-    }
+    return FeedItem(
+        id=item_key(entry, doi, link, nct_id, kind),
+        feed_url=url,
+        kind=kind,
+        title=_text(entry.get("title")),
+        link=link,
+        summary=summary,
+        authors=_authors(entry),
+        published=_date(entry),
+        doi=doi,
+        feed_pmid=pmid,
+        nct_id=nct_id if kind == "trial" else None,
+    )
 
 
 # --- the whole feed ----------------------------------------------------------------
@@ -275,12 +277,12 @@ def filter_applies(feed_kind_: str, keywords) -> bool:
     return feed_kind_ in GENERAL_FEED_KINDS and bool(keywords)
 
 
-def matches_keywords(item: dict, patterns: list[re.Pattern]) -> bool:
-    text = " ".join(x for x in (item.get("title"), item.get("summary")) if x)
+def matches_keywords(item: FeedItem, patterns: list[re.Pattern]) -> bool:
+    text = " ".join(x for x in (item.title, item.summary) if x)
     return any(p.search(text) for p in patterns)
 
 
-def items_for_topic(parsed: ParsedFeed, keywords) -> list[dict]:
+def items_for_topic(parsed: ParsedFeed, keywords) -> list[FeedItem]:
     """The items of ``parsed`` this topic keeps."""
     if not filter_applies(parsed.kind, keywords):
         return list(parsed.items)

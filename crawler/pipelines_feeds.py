@@ -2,7 +2,7 @@
 
 The spider yields one *fetch* per feed: ``{"feed_url", "status", "topics_sig", "kind",
 "title", "etag", "last_modified", "entry_count", "problem", "gone", "failed",
-"topics": {topic: [item, ...]}}``.  Items are already normalised by
+"topics": {topic: [FeedItem, ...]}}``.  Items are already normalised by
 ``crawler.feed_parse`` (a pure function, so tests reach it without Scrapy).
 """
 
@@ -25,12 +25,12 @@ class ValidateFeedItemsPipeline(CrawlerPipeline):
         for topic, items in fetch.get("topics", {}).items():
             seen, kept = set(), []
             for item in items:
-                if not item.get("id") or not item.get("title"):
+                if not item.id or not item.title:
                     dropped += 1
                     continue
-                if item["id"] in seen:
+                if item.id in seen:
                     continue
-                seen.add(item["id"])
+                seen.add(item.id)
                 kept.append(item)
             fetch["topics"][topic] = kept
         if dropped:

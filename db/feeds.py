@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 
 from litwatch.db.connection import transaction
 from litwatch.vocab.ids import ctgov_url, doi_url, normalise_doi, normalise_link, normalise_nct, normalise_pmid
+from litwatch.vocab.records import FeedItem
 from litwatch.vocab.text import normalise_title
 from litwatch.vocab.times import utcnow
 
@@ -90,28 +91,28 @@ def _find_existing(conn, item: dict) -> dict | None:
     return None
 
 
-def _row_values(item: dict) -> dict:
+def _row_values(item: FeedItem) -> dict:
     return {
-        "title": item.get("title"),
-        "link": item.get("link"),
-        "summary": item.get("summary"),
-        "authors": json.dumps(item.get("authors") or [], ensure_ascii=False),
-        "published": item.get("published"),
-        "doi": normalise_doi(item.get("doi")),
-        "feed_pmid": item.get("feed_pmid"),
-        "nct_id": item.get("nct_id"),
+        "title": item.title,
+        "link": item.link,
+        "summary": item.summary,
+        "authors": json.dumps(item.authors or [], ensure_ascii=False),
+        "published": item.published,
+        "doi": normalise_doi(item.doi),
+        "feed_pmid": item.feed_pmid,
+        "nct_id": item.nct_id,
     }
 
 
-def _save_one(conn, item: dict, topic: str | None, now: str, counts: Counter, refresh: bool) -> str:
+def _save_one(conn, item: FeedItem, topic: str | None, now: str, counts: Counter, refresh: bool) -> str:
     values = _row_values(item)
-    existing = _find_existing(conn, {"id": item["id"], "doi": values["doi"], "link": values["link"]})
+    existing = _find_existing(conn, {"id": item.id, "doi": values["doi"], "link": values["link"]})
     if existing is None:
-        row = {"id": item["id"], "feed_url": item.get("feed_url"), "kind": item.get("kind") or "journal", **values,
+        row = {"id": item.id, "feed_url": item.feed_url, "kind": item.kind or "journal", **values,
                "pmid": None, "published_as_pmid": None, "first_seen_at": now, "updated_at": now}
         conn.execute(f"INSERT INTO feed_items ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
         counts["feed_items_new"] += 1
-        item_id = item["id"]
+        item_id = item.id
     else:
         item_id = existing["id"]
         changes = {c: values[c] for c in REFRESHED if refresh and values[c] is not None and values[c] != existing[c]}
@@ -134,8 +135,8 @@ def _save_one(conn, item: dict, topic: str | None, now: str, counts: Counter, re
     return item_id
 
 
-def save_feed_items(db, items: Iterable[dict], topic: str | None = None, *, refresh: bool = True) -> Counter:
-    """Store items (feed item dicts, docs/feeds.md) found for ``topic``; link them by DOI/PMID.
+def save_feed_items(db, items: Iterable[FeedItem], topic: str | None = None, *, refresh: bool = True) -> Counter:
+    """Store items found for ``topic``; link them by DOI/PMID.
 
     Items without a key or a title are skipped (the validation pipeline drops them first).
     ``refresh=False`` (items recovered from a malformed feed) stores new items and topics
@@ -145,7 +146,7 @@ def save_feed_items(db, items: Iterable[dict], topic: str | None = None, *, refr
     counts: Counter = Counter()
     now = utcnow()
     with transaction(db):
-        ids = [_save_one(db.conn, item, topic, now, counts, refresh) for item in items if item.get("id") and item.get("title")]
+        ids = [_save_one(db.conn, item, topic, now, counts, refresh) for item in items if item.id and item.title]
         counts += link_by_identifiers(db, ids)
     return counts
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import PROJECT_ROOT
 
 from litwatch.fakes.feeds import FakeFeedServer, atom, fixture_bytes, malformed, rss1
+from litwatch.vocab.records import FeedItem
 
 STORED_DOI = "10.1016/j.jad.2024.01.001"
 STORED_PMID = "38000001"
@@ -206,8 +207,8 @@ def test_every_feed_failing_is_an_error(tmp_path, db_path, host, monkeypatch):
 
 def _item(**kw):
     base = {"id": "x", "feed_url": "http://f/1", "kind": "journal", "title": "A title long enough to link on",
-            "link": None, "summary": None, "authors": [], "published": "2024-01-01", "doi": None, "feed_pmid": None, "nct_id": None}
-    return {**base, **kw}
+            "published": "2024-01-01"}
+    return FeedItem(**{**base, **kw})
 
 
 def test_one_item_per_doi_across_feeds_and_topics(db):
