@@ -6,7 +6,8 @@ or SIGINT.  The design, and why:
 * **APScheduler 3.x** fires two cron jobs with fixed ids, ``crawl`` and ``digest``
   (``replace_existing``, ``coalesce``, ``max_instances=1``), from the watchlist's
   ``[schedule]`` cron expressions and timezone.  The job store is the in-memory one: the
-  state that must survive a restart lives in the database (``litwatch.jobledger``).
+  state that must survive a restart lives in the database (``litwatch.jobledger``, its
+  SQL in ``litwatch.db.jobs``).
 * **One worker thread** runs every job, so runs never overlap; the digest job runs a due
   crawl first, so "crawl, then digest" holds whatever order the triggers fire in.
 * **Catch-up** at start (and whenever APScheduler reports a missed run): a job whose fire
