@@ -134,6 +134,8 @@ def rule_violations(graph: dict[str, set[str]]) -> dict[tuple[str, str], str]:
                 bad[(src, dst)] = f"upward: floor {floor(src)} imports floor {floor(dst)}"
             elif floor(src) == floor(dst) and area(src) != area(dst) and floor(src) in (1, 3):
                 bad[(src, dst)] = f"sideways on floor {floor(src)}: {area(src)} imports {area(dst)}"
+            elif area(src) == "litwatch.db" and area(dst) not in ("litwatch.db", "litwatch.vocab"):
+                bad[(src, dst)] = "the store imports only the ground floor"
             elif is_cli(dst) and src != "litwatch.cli":
                 bad[(src, dst)] = "only the console entry (litwatch.cli) imports the CLI"
             elif area(src) == "litwatch.fakes" and area(dst) not in ("litwatch.fakes", "litwatch.vocab"):
@@ -209,6 +211,19 @@ def test_known_list_is_current(graph):
 def test_no_import_cycles(graph):
     without_known = {src: {dst for dst in dsts if (src, dst) not in KNOWN} for src, dsts in graph.items()}
     assert cycles(without_known) == []
+
+
+def test_the_rules_catch_what_they_should():
+    bad = rule_violations({
+        "litwatch.db.x": {"litwatch.config", "litwatch.crawler.y"},
+        "litwatch.crawler.y": {"litwatch.digest.z"},
+        "litwatch.scheduler": {"litwatch.cli"},
+        "litwatch.vocab.ids": {"litwatch.config"},
+        "litwatch.digest.z": {"litwatch.db.x", "litwatch.vocab.ids"},
+    })
+    assert set(bad) == {("litwatch.db.x", "litwatch.config"), ("litwatch.db.x", "litwatch.crawler.y"),
+                        ("litwatch.crawler.y", "litwatch.digest.z"), ("litwatch.scheduler", "litwatch.cli"),
+                        ("litwatch.vocab.ids", "litwatch.config")}
 
 
 def test_cycle_finder_finds_a_cycle():
