@@ -125,15 +125,6 @@ def get_quarantined(db: sqlite_utils.Database, source: str, key: str) -> dict | 
     return _one(db, "SELECT * FROM quarantine WHERE source = ? AND key = ?", [source, key])
 
 
-def quarantined_keys(db: sqlite_utils.Database, source: str, max_attempts: int | None = None) -> list[str]:
-    """Keys of ``source``'s quarantined records (tried fewer than ``max_attempts`` times), to fetch again."""
-    sql, params = "SELECT key FROM quarantine WHERE source = ?", [source]
-    if max_attempts is not None:
-        sql += " AND attempts < ?"
-        params.append(max_attempts)
-    return [row[0] for row in db.execute(sql + " ORDER BY key", params)]
-
-
 def release(db: sqlite_utils.Database, source: str, key: str) -> None:
     """A quarantined record was stored after all: forget it."""
     with transaction(db):

@@ -46,10 +46,7 @@ FLOORS = [  # (module prefix, floor); the longest matching prefix wins
 ]
 
 # (importer, imported): why it is still there.  Only other areas' files belong here.
-KNOWN: dict[tuple[str, str], str] = {
-    ("litwatch.db.trials", "litwatch.crawler.ctgov"):
-        "HISTORY_FIELDS and study_page_url belong in vocab (issue 9; db/trials.py is the trials helper's)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 # Modules outside db/ that still run SQL themselves: module -> why.
 KNOWN_SQL: dict[str, str] = {
