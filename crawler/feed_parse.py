@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import feedparser
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
-from litwatch.vocab.ids import NCT_IN_TEXT_RE, normalise_doi, normalise_link, normalise_nct
+from litwatch.vocab.ids import NCT_IN_TEXT_RE, normalise_doi, normalise_link, normalise_nct, normalise_pmid
 from litwatch.vocab.markup import fragment_to_text
 from litwatch.vocab.records import FeedItem
 
@@ -45,8 +45,9 @@ PUBMED_HOSTS = ("pubmed.ncbi.nlm.nih.gov",)
 PREPRINT_DOI_RE = re.compile(
     r"^(10\.1101/\d[\d.]*$|10\.21203/rs\.|10\.20944/preprints|10\.31234/|10\.2139/ssrn\.|10\.48550/arxiv\.)"
 )
-PUBMED_PATH_RE = re.compile(r"^/(?:pubmed/)?(\d{1,9})/?$")
-PMID_ID_RE = re.compile(r"^(?:pmid|pubmed):\s*(\d{1,9})$", re.IGNORECASE)
+# Where a feed names a PubMed record: a pubmed.ncbi.nlm.nih.gov path, or an id "pubmed:123".
+PUBMED_PATH_RE = re.compile(r"^/(?:pubmed/)?(\d+)/?$")
+PMID_ID_RE = re.compile(r"^(?:pmid|pubmed):\s*(\d+)$", re.IGNORECASE)
 
 # Summaries are abstracts or tables of contents, not full texts: some feeds carry whole
 # articles, which would swamp the digest and the search index.  4000 characters holds
@@ -130,13 +131,12 @@ def find_pmid(entry) -> str | None:
     for value in _identifiers(entry):
         value = value.strip()
         match = PMID_ID_RE.match(value)
-        if match:
-            return match.group(1)
         parts = urlsplit(value)
-        if _host_matches(parts.hostname or "", PUBMED_HOSTS):
+        if match is None and _host_matches(parts.hostname or "", PUBMED_HOSTS):
             match = PUBMED_PATH_RE.match(parts.path)
-            if match:
-                return match.group(1)
+        pmid = normalise_pmid(match.group(1)) if match else None
+        if pmid:
+            return pmid
     return None
 
 

@@ -225,6 +225,41 @@ def test_one_item_per_doi_across_feeds_and_topics(db):
     assert db["feed_items"].get("guid-1")["title"] == "New title"
 
 
+def _store_publications(db, specs) -> None:
+    """Publications (pmid, title, doi, type) made from a recorded efetch record, stored the way
+    a crawl stores them: through the PubMed parser and ``save_publications``."""
+    import copy
+
+    from lxml import etree
+
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db.publications import save_publications
+    from litwatch.fakes.eutils import FIXTURES
+
+    template = etree.fromstring((FIXTURES / "efetch" / "29226023.xml").read_bytes()).find("PubmedArticle")
+    root = etree.Element("PubmedArticleSet")
+    for pmid, title, doi, ptype in specs:
+        art = copy.deepcopy(template)
+        art.find("MedlineCitation/PMID").text = pmid
+        for aid in art.findall("PubmedData/ArticleIdList/ArticleId"):
+            if aid.get("IdType") == "pubmed":
+                aid.text = pmid
+            else:
+                aid.getparent().remove(aid)
+        article = art.find("MedlineCitation/Article")
+        for loc in article.findall("ELocationID"):
+            article.remove(loc)
+        if doi:
+            etree.SubElement(article, "ELocationID", EIdType="doi", ValidYN="Y").text = doi
+        article.find("ArticleTitle").text = title
+        types = article.find("PublicationTypeList")
+        for old in list(types):
+            types.remove(old)
+        etree.SubElement(types, "PublicationType", UI="D016428").text = ptype
+        root.append(art)
+    save_publications(db, list(parse_pubmed(etree.tostring(root))))
+
+
 def test_linking_rules(db):
     from litwatch.db.feeds import (
         get_feed_item,
@@ -233,15 +268,14 @@ def test_linking_rules(db):
         search_feed_items,
     )
 
-    db["publications"].insert_all([
-        {"pmid": "1", "doi": "10.1000/pub", "title": "Ketamine for depression", "publication_types": "[]"},
-        {"pmid": "2", "title": "Esketamine in older adults with resistant depression: a trial", "publication_types": '["Journal Article"]'},
-        {"pmid": "3", "title": "Ketamine and memory in a large naturalistic cohort study", "publication_types": '["Preprint"]'},
-        {"pmid": "4", "title": "Duplicate title of two different records here", "publication_types": "[]"},
-        {"pmid": "5", "title": "Duplicate title of two different records here", "publication_types": "[]"},
-        {"pmid": "6", "title": "A PubMed record a PubMed feed names", "publication_types": "[]"},
+    _store_publications(db, [
+        ("1", "Ketamine for depression", "10.1000/pub", "Journal Article"),
+        ("2", "Esketamine in older adults with resistant depression: a trial", None, "Journal Article"),
+        ("3", "Ketamine and memory in a large naturalistic cohort study", None, "Preprint"),
+        ("4", "Duplicate title of two different records here", None, "Journal Article"),
+        ("5", "Duplicate title of two different records here", None, "Journal Article"),
+        ("6", "A PubMed record a PubMed feed names", None, "Journal Article"),
     ])
-    db.conn.commit()
     counts = save_feed_items(db, [
         _item(id="a", doi="10.1000/PUB", title="Ketamine for depression"),  # DOI: same document
         _item(id="b", kind="preprint", doi="10.1101/2024.01.01.1", title="Esketamine in older adults with resistant depression - a trial"),

@@ -29,7 +29,7 @@ from litwatch.crawler.middlewares import RetriesExhausted, retry_request
 from litwatch.crawler.seed_extract import extract_citations
 from litwatch.db import open_db
 from litwatch.db.citations import resolved_map
-from litwatch.vocab.ids import pii_compact, pii_punctuated
+from litwatch.vocab.ids import normalise_pmid, pii_compact, pii_punctuated
 
 # The PMC id converter takes at most 200 ids of one type per call (NCBI's documentation).
 IDCONV_BATCH = 200
@@ -167,8 +167,8 @@ class SeedsSpider(LitwatchSpider):
             if match is None:
                 continue
             answered.add(match)
-            pmid = str(rec.get("pmid") or "").strip()
-            if pmid.isdigit():
+            pmid = normalise_pmid(str(rec.get("pmid") or ""))
+            if pmid:
                 yield self.resolution("pmcid", match, "publication", pmid)
             elif rec.get("status") == "error" or rec.get("errmsg"):
                 yield self.unresolved("pmcid", match, f"PMC id converter: {rec.get('errmsg') or 'error'}")
