@@ -71,14 +71,11 @@ def crawl(config, db_path):
 
 
 def _store_publications(db):
-    """Two PubMed records, inserted as the PubMed pipeline would leave them (minimal rows)."""
-    db["publications"].insert_all([
-        {"pmid": STORED_PMID, "doi": "10.1016/J.JAD.2024.01.001", "title": _journal_items()[0]["title"] + ".",
-         "publication_types": '["Randomized Controlled Trial"]', "first_seen_at": "2024-02-03T05:00:00Z"},
-        {"pmid": JOURNAL_VERSION_PMID, "doi": "10.1176/appi.ajp.2024.1", "title": PREPRINT_TITLE.upper(),
-         "publication_types": '["Journal Article"]', "first_seen_at": "2024-03-01T05:00:00Z"},
+    """Two PubMed records, stored as a PubMed crawl stores them."""
+    _save_publications(db, [
+        (STORED_PMID, _journal_items()[0]["title"] + ".", "10.1016/J.JAD.2024.01.001", "Randomized Controlled Trial"),
+        (JOURNAL_VERSION_PMID, PREPRINT_TITLE.upper(), "10.1176/appi.ajp.2024.1", "Journal Article"),
     ])
-    db.conn.commit()
 
 
 @pytest.fixture
@@ -225,7 +222,7 @@ def test_one_item_per_doi_across_feeds_and_topics(db):
     assert db["feed_items"].get("guid-1")["title"] == "New title"
 
 
-def _store_publications(db, specs) -> None:
+def _save_publications(db, specs) -> None:
     """Publications (pmid, title, doi, type) made from a recorded efetch record, stored the way
     a crawl stores them: through the PubMed parser and ``save_publications``."""
     import copy
@@ -268,7 +265,7 @@ def test_linking_rules(db):
         search_feed_items,
     )
 
-    _store_publications(db, [
+    _save_publications(db, [
         ("1", "Ketamine for depression", "10.1000/pub", "Journal Article"),
         ("2", "Esketamine in older adults with resistant depression: a trial", None, "Journal Article"),
         ("3", "Ketamine and memory in a large naturalistic cohort study", None, "Preprint"),
