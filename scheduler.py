@@ -6,7 +6,8 @@ or SIGINT.  The design, and why:
 * **APScheduler 3.x** fires two cron jobs with fixed ids, ``crawl`` and ``digest``
   (``replace_existing``, ``coalesce``, ``max_instances=1``), from the watchlist's
   ``[schedule]`` cron expressions and timezone.  The job store is the in-memory one: the
-  state that must survive a restart lives in the database (``litwatch.jobledger``).
+  state that must survive a restart lives in the database (``litwatch.jobledger``, its
+  SQL in ``litwatch.db.jobs``).
 * **One worker thread** runs every job, so runs never overlap; the digest job runs a due
   crawl first, so "crawl, then digest" holds whatever order the triggers fire in.
 * **Catch-up** at start (and whenever APScheduler reports a missed run): a job whose fire
@@ -35,7 +36,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from apscheduler.events import EVENT_JOB_MISSED
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -44,6 +45,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from litwatch.config import Schedule, Settings, Watchlist
 from litwatch.jobledger import JobLedger
+from litwatch.joblock import JobLock
 from litwatch.jobrun import ChildResult, ChildRunner
 from litwatch.vocab.errors import LitwatchError
 
@@ -132,6 +134,15 @@ def summarize_digest(stdout: str) -> str | None:
     return f"{counts}; delivered to {data.get('delivered_to') or 'nobody'}"
 
 
+def digest_timeout_s(env: dict[str, str] | None = None) -> float:
+    """The digest job's timeout: ``LITWATCH_SCHEDULER_DIGEST_TIMEOUT`` seconds, else 30 minutes."""
+    env = os.environ if env is None else env
+    try:
+        return float(env.get("LITWATCH_SCHEDULER_DIGEST_TIMEOUT") or DIGEST_TIMEOUT_S)
+    except ValueError:
+        raise LitwatchError("LITWATCH_SCHEDULER_DIGEST_TIMEOUT: not a number of seconds") from None
+
+
 def job_specs(settings: Settings, watchlist: Watchlist, env: dict[str, str] | None = None) -> dict[str, JobSpec]:
     """The two jobs, as child commands of this very installation (``python -m litwatch.cli``)."""
     env = dict(os.environ if env is None else env)
@@ -144,10 +155,7 @@ def job_specs(settings: Settings, watchlist: Watchlist, env: dict[str, str] | No
         override = env.get(f"LITWATCH_SCHEDULER_{name.upper()}_CMD")
         if override:
             commands[name] = shlex.split(override)
-    try:
-        digest_timeout = float(env.get("LITWATCH_SCHEDULER_DIGEST_TIMEOUT") or DIGEST_TIMEOUT_S)
-    except ValueError:
-        raise LitwatchError("LITWATCH_SCHEDULER_DIGEST_TIMEOUT: not a number of seconds") from None
+    digest_timeout = digest_timeout_s(env)
     sched = watchlist.schedule
     return {
         CRAWL: JobSpec(CRAWL, sched.crawl, commands[CRAWL], sched.crawl_timeout_minutes * 60 + CRAWL_BACKSTOP_S, child_env, summarize_crawl),
@@ -166,7 +174,8 @@ def next_fire(trigger: CronTrigger, now: dt.datetime) -> dt.datetime | None:
     return trigger.get_next_fire_time(None, now)
 
 
-def _when(moment: dt.datetime | None, tz) -> str:
+def format_when(moment: dt.datetime | None, tz) -> str:
+    """A run time as people read it in the schedule's zone: ``2026-11-23 07:00 CET``."""
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
 
 
@@ -230,11 +239,11 @@ class JobRunner:
 
     def _log_run(self, spec: JobSpec, due: dt.datetime, reason: str, result: ChildResult, detail: str, now: dt.datetime) -> None:
         tz = self.triggers[spec.name].timezone
-        line = f"{spec.name} {result.status} in {result.seconds:.1f}s (due {_when(due, tz)}, {reason}): {detail}"
+        line = f"{spec.name} {result.status} in {result.seconds:.1f}s (due {format_when(due, tz)}, {reason}): {detail}"
         if result.status == "ok":
             log.info(line)
         else:
-            upcoming = _when(next_fire(self.triggers[spec.name], now), tz)
+            upcoming = format_when(next_fire(self.triggers[spec.name], now), tz)
             log.warning("%s; retried at the next run (%s)", line, upcoming)
 
 
@@ -314,8 +323,6 @@ def setup_logging(log_file: str | None, debug: bool = False) -> None:
 def serve(settings: Settings, watchlist: Watchlist, *, log_file: str | None = None, debug: bool = False,
           env: dict[str, str] | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status (0 on a clean stop)."""
-    from litwatch.joblock import JobLock
-
     setup_logging(log_file, debug)
     lock = JobLock(settings.db_path).acquire()
     stop = threading.Event()
@@ -340,7 +347,7 @@ def serve(settings: Settings, watchlist: Watchlist, *, log_file: str | None = No
         _log_start(settings, watchlist, runner)
         pending = runner.pending()
         if pending:
-            missed = ", ".join(f"{name} (due {_when(due, runner.triggers[name].timezone)})" for name, due in pending.items())
+            missed = ", ".join(f"{name} (due {format_when(due, runner.triggers[name].timezone)})" for name, due in pending.items())
             log.info("catch-up: missed while stopped: %s; running once now", missed)
             schedule_catch_up(scheduler, runner)
         if not stop.is_set():  # a signal during start-up: do not start anything
@@ -365,15 +372,18 @@ def _log_start(settings: Settings, watchlist: Watchlist, runner: JobRunner) -> N
     parts = []
     for name in ORDER:
         trig = runner.triggers[name]
-        parts.append(f"{name} '{runner.specs[name].cron}' next {_when(next_fire(trig, now), trig.timezone)}")
+        parts.append(f"{name} '{runner.specs[name].cron}' next {format_when(next_fire(trig, now), trig.timezone)}")
     log.info("scheduler started (pid %d) on %s, watchlist %s, timezone %s: %s", os.getpid(),
              Path(settings.db_path).resolve(), Path(watchlist.path).resolve(), watchlist.schedule.timezone, "; ".join(parts))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python scheduler.py [--config P] [--db P] [--debug] [schedule options]``: as ``litwatch schedule``."""
-    from litwatch.cli import main as cli_main
+def main(argv: list[str] | None = None) -> NoReturn:
+    """``python scheduler.py [--config P] [--db P] [--debug] [schedule options]``: as ``litwatch schedule``.
 
+    The command line belongs to the CLI, which sits above this module: rather than import
+    it, this process becomes ``python -m litwatch.cli ... schedule ...`` (same pid, so
+    systemd and signals see no difference), exactly as the jobs' children are started.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     group, rest = [], []
     while args:
@@ -384,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             group.append(arg)
         else:
             rest.append(arg)
-    return cli_main(group + ["schedule"] + rest)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "litwatch.cli", *group, "schedule", *rest])
 
 
 if __name__ == "__main__":

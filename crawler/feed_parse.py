@@ -1,7 +1,8 @@
-"""RSS/Atom bytes -> plain item dicts: keys, kinds, DOIs, PMIDs and NCT numbers.
+"""RSS/Atom bytes -> ``FeedItem`` records: keys, kinds, DOIs, PMIDs and NCT numbers.
 
 feedparser reads RSS 0.9x/1.0/2.0 and Atom alike; this module turns its entries into the
-flat dicts that ``db.feeds.save_feed_items`` stores (see docs/feeds.md).  Nothing here does
+``litwatch.vocab.records.FeedItem`` records that ``db.feeds.save_feed_items`` stores (see
+docs/feeds.md).  Nothing here does
 I/O: the spider hands over the body and headers, the tests hand over fixture bytes.
 
 Decisions (documented in docs/feeds.md):
@@ -22,12 +23,15 @@ import html
 import io
 import re
 import time
-import unicodedata
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import feedparser
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
+
+from litwatch.vocab.ids import NCT_IN_TEXT_RE, normalise_doi, normalise_link, normalise_nct, normalise_pmid
+from litwatch.vocab.markup import fragment_to_text
+from litwatch.vocab.records import FeedItem
 
 # Hosts whose feeds are preprint servers (the host or any sub-domain of it).
 PREPRINT_HOSTS = ("medrxiv.org", "biorxiv.org", "researchsquare.com", "preprints.org", "psyarxiv.com", "ssrn.com", "arxiv.org")
@@ -41,19 +45,9 @@ PUBMED_HOSTS = ("pubmed.ncbi.nlm.nih.gov",)
 PREPRINT_DOI_RE = re.compile(
     r"^(10\.1101/\d[\d.]*$|10\.21203/rs\.|10\.20944/preprints|10\.31234/|10\.2139/ssrn\.|10\.48550/arxiv\.)"
 )
-# A DOI inside free text, an identifier or a URL path.  Suffix characters per Crossref's
-# advice for modern DOIs; trailing punctuation is trimmed afterwards.
-DOI_RE = re.compile(r"\b(10\.\d{4,9}/[-._;()/:a-zA-Z0-9<>\[\]]+)")
-# bioRxiv/medRxiv links carry a version and a view ("…24300123v2.full"); the DOI does not.
-PREPRINT_VERSION_RE = re.compile(r"^(10\.1101/\d[\d.]*\d)v\d+(?:\.[a-z-]+)*$")
-NCT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
-PUBMED_PATH_RE = re.compile(r"^/(?:pubmed/)?(\d{1,9})/?$")
-PMID_ID_RE = re.compile(r"^(?:pmid|pubmed):\s*(\d{1,9})$", re.IGNORECASE)
-
-# Query parameters that only say where a click came from; dropped so the same article
-# linked from two feeds (or two days of one feed) has one key.
-# (utm_*: analytics; rss: bioRxiv/medRxiv; af: Wiley; dgcid: ScienceDirect; cmpid: campaigns)
-TRACKING_PARAMS = re.compile(r"^(utm_\w+|rss|af|dgcid|cmpid)$", re.IGNORECASE)
+# Where a feed names a PubMed record: a pubmed.ncbi.nlm.nih.gov path, or an id "pubmed:123".
+PUBMED_PATH_RE = re.compile(r"^/(?:pubmed/)?(\d+)/?$")
+PMID_ID_RE = re.compile(r"^(?:pmid|pubmed):\s*(\d+)$", re.IGNORECASE)
 
 # Summaries are abstracts or tables of contents, not full texts: some feeds carry whole
 # articles, which would swamp the digest and the search index.  4000 characters holds
@@ -75,7 +69,7 @@ class ParsedFeed:
     kind: str
     title: str | None
     version: str  # feedparser's name: rss20, rss10, rss091u, atom10, ... ("" if unknown)
-    items: list[dict] = field(default_factory=list)
+    items: list[FeedItem] = field(default_factory=list)
     problem: str | None = None  # a one-line description of bozo trouble, or None
     damaged: int = 0  # recovered entries dropped as cut short (see parse_feed)
     truncated: int = 0  # entries past MAX_ITEMS, not read
@@ -88,60 +82,13 @@ def _host_matches(host: str, suffixes: tuple[str, ...]) -> bool:
     return any(host == s or host.endswith("." + s) for s in suffixes)
 
 
-def normalise_link(url: str | None) -> str | None:
-    """One spelling per link: https, lower-case host, no fragment, no tracking parameters."""
-    if not url:
-        return None
-    url = html.unescape(html.unescape(url.strip()))  # some feeds escape "&" twice
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return url
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
-    path = parts.path if parts.path not in ("", "/") else "/"
-    if len(path) > 1:
-        path = path.rstrip("/")
-    return urlunsplit(("https", parts.netloc.lower(), path, urlencode(query), ""))
-
-
-def normalise_doi(value: str | None) -> str | None:
-    """``doi:10.1101/X``, ``https://doi.org/10.1101/Xv2`` -> ``10.1101/x`` (DOIs ignore case)."""
-    if not value:
-        return None
-    match = DOI_RE.search(unquote(html.unescape(value)))
-    if not match:
-        return None
-    doi = match.group(1).rstrip(".,;:)]>").lower()
-    # A journal link may go on past the DOI: ".../doi/full/10.1002/x.123/abstract".
-    for tail in ("/abstract", "/full", "/pdf", "/epdf", "/fulltext", "/html", "/meta"):
-        if doi.endswith(tail):
-            doi = doi[: -len(tail)]
-    version = PREPRINT_VERSION_RE.match(doi)
-    if version:
-        doi = version.group(1)
-    return doi
-
-
 def is_preprint_doi(doi: str | None) -> bool:
     return bool(doi and PREPRINT_DOI_RE.match(doi))
 
 
-def html_to_text(value: str | None) -> str | None:
-    """Feed HTML (``<b>Condition</b>:<br/>…``) to one readable line of plain text."""
-    if not value:
-        return None
-    text = re.sub(r"(?i)<br\s*/?>|</p>|</li>|</div>", " ", value)
-    text = re.sub(r"<[^>]+>", "", text)
-    text = html.unescape(text).replace("\xa0", " ")
-    text = re.sub(r"\s+", " ", text).strip()
-    return text or None
-
-
-def normalise_title(value: str | None) -> str:
-    """A title reduced for equality tests: no tags, accents, case or punctuation."""
-    text = html_to_text(value) or ""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
-    return " ".join(re.findall(r"\w+", text))
+def _text(html_value: str | None) -> str | None:
+    """Feed HTML (``<b>Condition</b>:<br/>…``) as one line of plain text, None if empty."""
+    return fragment_to_text(html_value) or None
 
 
 def _date(entry) -> str | None:
@@ -188,25 +135,24 @@ def find_pmid(entry) -> str | None:
     for value in _identifiers(entry):
         value = value.strip()
         match = PMID_ID_RE.match(value)
-        if match:
-            return match.group(1)
         parts = urlsplit(value)
-        if _host_matches(parts.hostname or "", PUBMED_HOSTS):
+        if match is None and _host_matches(parts.hostname or "", PUBMED_HOSTS):
             match = PUBMED_PATH_RE.match(parts.path)
-            if match:
-                return match.group(1)
+        pmid = normalise_pmid(match.group(1)) if match else None
+        if pmid:
+            return pmid
     return None
 
 
 def find_nct(entry) -> str | None:
     """NCT number from the guid or a clinicaltrials.gov link (``/ct2/show/NCT…``, ``/study/NCT…``)."""
     guid = (entry.get("id") or "").strip()
-    if NCT_RE.fullmatch(guid):
-        return guid.upper()
+    if normalise_nct(guid):
+        return normalise_nct(guid)
     for value in _identifiers(entry):
         parts = urlsplit(value)
         if _host_matches(parts.hostname or "", TRIAL_HOSTS):
-            match = NCT_RE.search(parts.path)
+            match = NCT_IN_TEXT_RE.search(parts.path)
             if match:
                 return match.group(0).upper()
     return None
@@ -231,7 +177,7 @@ def item_key(entry, doi: str | None, link: str | None, nct_id: str | None, kind:
     return doi or link
 
 
-def _item(entry, url: str, fkind: str) -> dict:
+def _item(entry, url: str, fkind: str) -> FeedItem:
     link = normalise_link(entry.get("link"))
     doi = find_doi(entry)
     pmid = find_pmid(entry)
@@ -245,22 +191,22 @@ def _item(entry, url: str, fkind: str) -> dict:
         kind = "preprint"
     else:
         kind = "journal"
-    summary = html_to_text(entry.get("summary"))
+    summary = _text(entry.get("summary"))
     if summary and len(summary) > MAX_SUMMARY_CHARS:
         summary = summary[: MAX_SUMMARY_CHARS - 1].rstrip() + "…"
-    return {
-        "id": item_key(entry, doi, link, nct_id, kind),
-        "feed_url": url,
-        "kind": kind,
-        "title": html_to_text(entry.get("title")),
-        "link": link,
-        "summary": summary,
-        "authors": _authors(entry),
-        "published": _date(entry),
-        "doi": doi,
-        "feed_pmid": pmid,
-        "nct_id": nct_id if kind == "trial" else None,
-    }
+    return FeedItem(
+        id=item_key(entry, doi, link, nct_id, kind),
+        feed_url=url,
+        kind=kind,
+        title=_text(entry.get("title")),
+        link=link,
+        summary=summary,
+        authors=_authors(entry),
+        published=_date(entry),
+        doi=doi,
+        feed_pmid=pmid,
+        nct_id=nct_id if kind == "trial" else None,
+    )
 
 
 # --- the whole feed ----------------------------------------------------------------
@@ -298,7 +244,7 @@ def parse_feed(body: bytes, url: str, headers: dict[str, str] | None = None) -> 
     )
     channel = parsed.get("feed") or {}
     fkind = feed_kind(url, channel.get("link"))
-    result = ParsedFeed(url=url, kind=fkind, title=html_to_text(channel.get("title")), version=parsed.get("version") or "")
+    result = ParsedFeed(url=url, kind=fkind, title=_text(channel.get("title")), version=parsed.get("version") or "")
     exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if exc is not None and not isinstance(exc, ThingsNobodyCaresAboutButMe):
         result.problem = describe_problem(exc)
@@ -338,12 +284,12 @@ def filter_applies(feed_kind_: str, keywords) -> bool:
     return feed_kind_ in GENERAL_FEED_KINDS and bool(keywords)
 
 
-def matches_keywords(item: dict, patterns: list[re.Pattern]) -> bool:
-    text = " ".join(x for x in (item.get("title"), item.get("summary")) if x)
+def matches_keywords(item: FeedItem, patterns: list[re.Pattern]) -> bool:
+    text = " ".join(x for x in (item.title, item.summary) if x)
     return any(p.search(text) for p in patterns)
 
 
-def items_for_topic(parsed: ParsedFeed, keywords) -> list[dict]:
+def items_for_topic(parsed: ParsedFeed, keywords) -> list[FeedItem]:
     """The items of ``parsed`` this topic keeps."""
     if not filter_applies(parsed.kind, keywords):
         return list(parsed.items)

@@ -2,13 +2,17 @@
 
 The spider yields one *fetch* per feed: ``{"feed_url", "status", "topics_sig", "kind",
 "title", "etag", "last_modified", "entry_count", "problem", "gone", "failed",
-"topics": {topic: [item, ...]}}``.  Items are already normalised by
+"topics": {topic: [FeedItem, ...]}}``.  Items are already normalised by
 ``crawler.feed_parse`` (a pure function, so tests reach it without Scrapy).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 from litwatch.crawler.pipelines_base import CrawlerPipeline, DbPipeline
+from litwatch.db.connection import transaction
+from litwatch.db.feeds import link_feed_items, record_feed_state, save_feed_items
 from litwatch.vocab.times import utcnow
 
 
@@ -21,12 +25,12 @@ class ValidateFeedItemsPipeline(CrawlerPipeline):
         for topic, items in fetch.get("topics", {}).items():
             seen, kept = set(), []
             for item in items:
-                if not item.get("id") or not item.get("title"):
+                if not item.id or not item.title:
                     dropped += 1
                     continue
-                if item["id"] in seen:
+                if item.id in seen:
                     continue
-                seen.add(item["id"])
+                seen.add(item.id)
                 kept.append(item)
             fetch["topics"][topic] = kept
         if dropped:
@@ -40,8 +44,6 @@ class StoreFeedFetchPipeline(DbPipeline):
     validators are never stored for items that were not."""
 
     def process_item(self, fetch, spider=None):
-        from litwatch.db.feeds import record_feed_state, save_feed_items
-
         counts = self.spider.counts
         now = utcnow()
         state = {"last_checked_at": now, "last_status": fetch.get("status")}
@@ -60,18 +62,17 @@ class StoreFeedFetchPipeline(DbPipeline):
                     last_modified=fetch.get("last_modified"), entry_count=fetch.get("entry_count"),
                 )
         try:
-            for topic, items in fetch.get("topics", {}).items():
-                counts.update(save_feed_items(self.db, items, topic, commit=False, refresh=not fetch.get("problem")))
-            record_feed_state(self.db, fetch["feed_url"], **state)
-            self.db.conn.commit()
+            with transaction(self.db):
+                stored = Counter()
+                for topic, items in fetch.get("topics", {}).items():
+                    stored.update(save_feed_items(self.db, items, topic, refresh=not fetch.get("problem")))
+                record_feed_state(self.db, fetch["feed_url"], **state)
+            counts.update(stored)
         except Exception as exc:
-            self.db.conn.rollback()
             self.spider.fail(f"feed {fetch['feed_url']}: could not store its items: {type(exc).__name__}: {exc}")
         return fetch
 
     def close_spider(self, spider=None):
-        from litwatch.db.feeds import link_feed_items
-
         try:
             self.spider.counts.update(link_feed_items(self.db))
         except Exception as exc:

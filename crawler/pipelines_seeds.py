@@ -8,12 +8,14 @@ it by id, the PubMed crawl searches ``NCT…[si]`` for its papers).
 from __future__ import annotations
 
 from litwatch.crawler.pipelines_base import DbPipeline
+from litwatch.db import citations
+from litwatch.db.connection import transaction
+from litwatch.db.pubmed_queue import enqueue_pmids
+from litwatch.db.trials import follow_trial
 
 
 class StoreCitationsPipeline(DbPipeline):
     def process_item(self, item):
-        from litwatch.db import citations
-
         spider = self.crawler.spider
         kind = item.get("_type")
         if kind == "citations":
@@ -22,8 +24,9 @@ class StoreCitationsPipeline(DbPipeline):
             return {"documents": len(item["documents"])}
         if kind == "resolution":
             if item["status"] == "resolved":
-                self._apply(item)
-                n = citations.mark_resolved(self.db, item["kind"], item["value"], item["resolved_kind"], item["resolved_id"])
+                with transaction(self.db):  # followed or queued, and marked resolved: both or neither
+                    self._apply(item)
+                    n = citations.mark_resolved(self.db, item["kind"], item["value"], item["resolved_kind"], item["resolved_id"])
                 spider.counts["citations_resolved"] += n
             else:
                 n = citations.mark_unresolved(self.db, item["kind"], item["value"], item["reason"])
@@ -32,13 +35,8 @@ class StoreCitationsPipeline(DbPipeline):
         return item
 
     def _apply(self, item: dict) -> None:
-        from litwatch.db.citations import first_place
-        from litwatch.db.pubmed_queue import enqueue_pmids
-        from litwatch.db.trials import follow_trial
-
-        reason = f"seed:{first_place(self.db, item['kind'], item['value']) or '?'}"
+        reason = f"seed:{citations.first_place(self.db, item['kind'], item['value']) or '?'}"
         if item["resolved_kind"] == "trial":
             follow_trial(self.db, item["resolved_id"], reason)
         else:
-            with self.db.conn:
-                enqueue_pmids(self.db, [(item["resolved_id"], reason)])
+            enqueue_pmids(self.db, [(item["resolved_id"], reason)])

@@ -10,15 +10,29 @@ What counts as a citation (and what does not):
   (``…/pii/S0165032722008229``: an Elsevier PII).  A URL yields the identifier it names,
   with the URL as ``raw``; other URLs (YouTube, clinics) are not citations.
 
-Each citation is ``Citation(document, line, kind, value, raw)`` with kind one of nct,
-pmid, pmcid, doi, pii; ``value`` is normalised (upper-case NCT/PMC, lower-case DOI).
+Each citation is a ``litwatch.vocab.records.Citation(document, line, kind, value, raw)``
+with kind one of nct, pmid, pmcid, doi, pii; ``value`` is normalised by ``litwatch.vocab.ids``
+(upper-case NCT/PMC/PII, lower-case DOI), the same normalisers every other layer uses.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Iterator
+from urllib.parse import unquote
+
+from litwatch.vocab.ids import (
+    DOI_IN_TEXT_RE,
+    NCT_IN_TEXT_RE,
+    PMCID_IN_TEXT_RE,
+    PMID_IN_TEXT_RE,
+    normalise_doi,
+    normalise_nct,
+    normalise_pmcid,
+    normalise_pmid,
+    pii_compact,
+)
+from litwatch.vocab.records import Citation
 
 URL_RE = re.compile(r"https?://[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 # URLs of the hosts we know, also written without a scheme ("pubmed.ncbi.nlm.nih.gov/123").
@@ -26,10 +40,6 @@ KNOWN_URL_RE = re.compile(
     r"\b(?:https?://)?(?:[a-z0-9-]+\.)*(?:ncbi\.nlm\.nih\.gov|doi\.org|clinicaltrials\.gov|sciencedirect\.com)/[^\s<>\"'()\[\]{}]*",
     re.IGNORECASE,
 )
-NCT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
-PMCID_RE = re.compile(r"\bPMC\d{4,9}\b", re.IGNORECASE)
-PMID_RE = re.compile(r"\bPMID\s*:?\s*(\d{1,9})\b", re.IGNORECASE)
-DOI_RE = re.compile(r"\b10\.\d{4,9}/[^\s\"<>]+")
 # Trailing characters that end a sentence or a bracket rather than belong to an id.
 TRAILING = ".,;:)]}>'\""
 
@@ -45,38 +55,13 @@ URL_PATTERNS = (
 )
 
 
-@dataclass(frozen=True)
-class Citation:
-    document: str
-    line: int
-    kind: str  # nct | pmid | pmcid | doi | pii
-    value: str
-    raw: str
+NORMALISERS = {"nct": normalise_nct, "pmcid": normalise_pmcid, "pmid": normalise_pmid, "doi": normalise_doi,
+               "pii": lambda value: pii_compact(value) or None}
 
 
-def normalise(kind: str, value: str) -> str:
-    value = value.strip()
-    if kind in ("nct", "pmcid", "pii"):
-        return value.upper()
-    if kind == "doi":
-        return value.rstrip(TRAILING).lower()
-    return value
-
-
-def pii_punctuated(pii: str) -> str | None:
-    """An Elsevier journal PII in PubMed's punctuated form: S0165032722008229 ->
-    S0165-0327(22)00822-9 (S, ISSN, 2-digit year, 5-digit item, check character).
-    None when the PII is not of that journal form (book PIIs are B…)."""
-    m = re.fullmatch(r"S(\d{4})(\d{3}[\dX])(\d{2})(\d{5})([\dX])", pii.strip().upper())
-    if not m:
-        return None
-    issn1, issn2, year, item, check = m.groups()
-    return f"S{issn1}-{issn2}({year}){item}-{check}"
-
-
-def pii_compact(pii: str) -> str:
-    """A PII without punctuation: S0165-0327(22)00822-9 -> S0165032722008229."""
-    return re.sub(r"[^0-9A-Za-z]", "", pii).upper()
+def normalise(kind: str, value: str) -> str | None:
+    """The stored form of an identifier of ``kind``; None when it is not one after all."""
+    return NORMALISERS[kind](value.strip().rstrip(TRAILING))
 
 
 def _from_url(url: str) -> tuple[str, str] | None:
@@ -87,10 +72,9 @@ def _from_url(url: str) -> tuple[str, str] | None:
         if m:
             value = m.group(1)
             if kind == "doi":
-                from urllib.parse import unquote
-
                 value = unquote(value.split("?")[0].split("#")[0])
-            return kind, normalise(kind, value)
+            value = normalise(kind, value)
+            return (kind, value) if value else None
     return None
 
 
@@ -118,11 +102,13 @@ def extract_line(text: str) -> Iterator[tuple[str, str, str]]:
     def outside_urls(m: re.Match) -> bool:
         return not any(a <= m.start() < b for a, b in spans)
 
-    for kind, pattern, group in (("nct", NCT_RE, 0), ("pmcid", PMCID_RE, 0), ("pmid", PMID_RE, 1), ("doi", DOI_RE, 0)):
+    for kind, pattern, group in (("nct", NCT_IN_TEXT_RE, 0), ("pmcid", PMCID_IN_TEXT_RE, 0), ("pmid", PMID_IN_TEXT_RE, 1),
+                                 ("doi", DOI_IN_TEXT_RE, 0)):
         for m in pattern.finditer(text):
-            if outside_urls(m):
+            value = normalise(kind, m.group(group))
+            if value and outside_urls(m):
                 raw = m.group(0).rstrip(TRAILING) if kind == "doi" else m.group(0)
-                add(m.start(), kind, normalise(kind, m.group(group)), raw)
+                add(m.start(), kind, value, raw)
     for _, kind, value, raw in sorted(found):
         yield kind, value, raw
 

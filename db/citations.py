@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from litwatch.db.connection import transaction
+from litwatch.vocab.records import Citation
 from litwatch.vocab.times import utcnow
 
 KEY = ("document", "line", "kind", "value")
 LIST_KEYS = ("document", "line", "kind", "value", "raw", "status", "resolved_kind", "resolved_id", "reason")
 
 
-def sync_citations(db, citations: Iterable[dict], documents: Iterable[str], present: Iterable[str] | None = None) -> dict:
+def sync_citations(db, citations: Iterable[Citation], documents: Iterable[str], present: Iterable[str] | None = None) -> dict:
     """Store the citations just read from ``documents``.
 
     Citations still in a document keep their resolution; those gone from it are deleted,
@@ -25,20 +27,22 @@ def sync_citations(db, citations: Iterable[dict], documents: Iterable[str], pres
     """
     now = utcnow()
     documents = set(documents)
-    found = {tuple(c[k] for k in KEY): c for c in citations}
+    present = None if present is None else set(present)
+    found = {(c.document, c.line, c.kind, c.value): c for c in citations}
     stored = {tuple(r[:4]): r for r in db.execute("SELECT document, line, kind, value FROM citations")}
     counts = {"citations_new": 0, "citations_removed": 0}
-    with db.conn:
+    with transaction(db):
         for key, c in found.items():
             if key not in stored:
-                db["citations"].insert(
-                    {**{k: c[k] for k in KEY}, "raw": c.get("raw"), "status": "pending", "first_seen_at": now, "updated_at": now},
-                    pk=KEY,
+                db.execute(
+                    "INSERT INTO citations (document, line, kind, value, raw, status, first_seen_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    [*key, c.raw, now, now],
                 )
                 counts["citations_new"] += 1
         for key in stored:
             gone_from_read_doc = key[0] in documents and key not in found
-            gone_doc = present is not None and key[0] not in set(present)
+            gone_doc = present is not None and key[0] not in present
             if gone_from_read_doc or gone_doc:
                 db.execute("DELETE FROM citations WHERE document = ? AND line = ? AND kind = ? AND value = ?", list(key))
                 counts["citations_removed"] += 1
@@ -62,7 +66,7 @@ def first_place(db, kind: str, value: str) -> str | None:
 
 
 def mark_resolved(db, kind: str, value: str, resolved_kind: str, resolved_id: str) -> int:
-    with db.conn:
+    with transaction(db):
         cur = db.execute(
             "UPDATE citations SET status = 'resolved', resolved_kind = ?, resolved_id = ?, reason = NULL, updated_at = ? WHERE kind = ? AND value = ?",
             [resolved_kind, resolved_id, utcnow(), kind, value],
@@ -71,7 +75,7 @@ def mark_resolved(db, kind: str, value: str, resolved_kind: str, resolved_id: st
 
 
 def mark_unresolved(db, kind: str, value: str, reason: str) -> int:
-    with db.conn:
+    with transaction(db):
         cur = db.execute(
             "UPDATE citations SET status = 'unresolved', resolved_kind = NULL, resolved_id = NULL, reason = ?, updated_at = ? WHERE kind = ? AND value = ?",
             [reason, utcnow(), kind, value],
@@ -80,7 +84,8 @@ def mark_unresolved(db, kind: str, value: str, reason: str) -> int:
 
 
 def list_citations(db, status: str | None = None) -> list[dict]:
-    """Every citation (or those with ``status``), by document and line."""
+    """Every citation (or those with ``status``), by document and line, in the JSON shape of
+    ``litwatch citations --json`` (the fields of ``Citation``)."""
     sql = f"SELECT {', '.join(LIST_KEYS)} FROM citations"
     params = []
     if status:

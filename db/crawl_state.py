@@ -3,6 +3,8 @@
 The watermark is the crawl's promise "everything up to this date is stored".  It is moved
 only by ``set_watermark`` after the caller has committed the records, so a crawl killed
 half-way is simply repeated from the old watermark (saves are upserts, so nothing doubles).
+Spiders read what they need at start through the named functions here (no SQL of their
+own); every write runs in ``transaction(db)``.
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from typing import Callable
 
 import sqlite_utils
 
+from litwatch.db.connection import transaction
+from litwatch.db.sql import insert_row, update_row, upsert_row
 from litwatch.vocab.text import redact
 from litwatch.vocab.times import utcnow
 
 
+def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
+    cur = db.execute(sql, params)
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row)) if row else None
+
+
 def get_state(db: sqlite_utils.Database, source: str, topic: str = "") -> dict | None:
-    rows = list(db["crawl_state"].rows_where("source = ? AND topic = ?", [source, topic]))
-    return rows[0] if rows else None
+    return _one(db, "SELECT * FROM crawl_state WHERE source = ? AND topic = ?", [source, topic])
 
 
 def get_watermark(db: sqlite_utils.Database, source: str, topic: str = "") -> dt.date | None:
@@ -56,24 +65,23 @@ def set_watermark(
         row["last_counts"] = json.dumps(counts, sort_keys=True)
     if result_count is not None:
         row["last_result_count"] = result_count
-    with db.conn:
-        db["crawl_state"].upsert(row, pk=("source", "topic"))
+    with transaction(db):
+        upsert_row(db, "crawl_state", row, ("source", "topic"))
 
 
 def record_failure(db: sqlite_utils.Database, source: str, topic: str, error: str) -> None:
     """A failed crawl of (source, topic): the watermark stays where it was."""
-    with db.conn:
-        db["crawl_state"].upsert(
-            {"source": source, "topic": topic, "last_run_at": utcnow(), "last_status": "failed", "last_error": redact(error)},
-            pk=("source", "topic"),
-        )
+    with transaction(db):
+        upsert_row(db, "crawl_state",
+                   {"source": source, "topic": topic, "last_run_at": utcnow(), "last_status": "failed", "last_error": redact(error)},
+                   ("source", "topic"))
 
 
 def start_run(db: sqlite_utils.Database, source: str) -> int:
     """A ``running`` row owned by this process (host, pid), closed by ``finish_run``."""
-    with db.conn:
-        run_id = db["crawl_runs"].insert({"source": source, "started_at": utcnow(), "status": "running"}).last_pk
-        db["crawl_run_owners"].insert({"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}, replace=True)
+    with transaction(db):
+        run_id = insert_row(db, "crawl_runs", {"source": source, "started_at": utcnow(), "status": "running"})
+        upsert_row(db, "crawl_run_owners", {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}, ("run_id",))
     return run_id
 
 
@@ -93,10 +101,10 @@ def close_interrupted_runs(db: sqlite_utils.Database, alive: Callable[[int], boo
         closed.append({"id": run_id, "source": source, "started_at": started_at, "pid": pid})
     if closed:
         now = utcnow()
-        with db.conn:
+        with transaction(db):
             for row in closed:
                 who = f" (process {row['pid']})" if row["pid"] else ""
-                db["crawl_runs"].update(row["id"], {
+                update_row(db, "crawl_runs", {"id": row["id"]}, {
                     "finished_at": now, "status": "interrupted",
                     "error": f"interrupted: the crawl started {row['started_at']}{who} ended without finishing; "
                              "its topics' watermarks stayed, so a later crawl fetched the same window again",
@@ -122,9 +130,9 @@ def finish_run(
     warnings: list[str] = (),
     error: str | None = None,
 ) -> None:
-    with db.conn:
-        db["crawl_runs"].update(
-            run_id,
+    with transaction(db):
+        update_row(
+            db, "crawl_runs", {"id": run_id},
             {
                 "finished_at": utcnow(),
                 "status": status,
@@ -141,8 +149,9 @@ def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, ra
         raw = raw.encode("utf-8")
     now = utcnow()
     existing = get_quarantined(db, source, key)
-    with db.conn:
-        db["quarantine"].upsert(
+    with transaction(db):
+        upsert_row(
+            db, "quarantine",
             {
                 "source": source,
                 "key": key,
@@ -152,18 +161,17 @@ def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, ra
                 "last_seen_at": now,
                 "attempts": (existing["attempts"] if existing else 0) + 1,
             },
-            pk=("source", "key"),
+            ("source", "key"),
         )
 
 
 def get_quarantined(db: sqlite_utils.Database, source: str, key: str) -> dict | None:
-    rows = list(db["quarantine"].rows_where("source = ? AND key = ?", [source, key]))
-    return rows[0] if rows else None
+    return _one(db, "SELECT * FROM quarantine WHERE source = ? AND key = ?", [source, key])
 
 
 def release(db: sqlite_utils.Database, source: str, key: str) -> None:
     """A quarantined record was stored after all: forget it."""
-    with db.conn:
+    with transaction(db):
         db.execute("DELETE FROM quarantine WHERE source = ? AND key = ?", [source, key])
 
 

@@ -11,7 +11,8 @@ One piece of evidence, one item (docs/feeds.md):
 
 Linking runs when items are saved (DOI/PMID) and in full (titles too) at the end of each
 feeds crawl; ``link_feed_items`` is public so the PubMed pipeline can call it after
-storing publications.
+storing publications.  Every write runs in ``transaction(db)``; reads of a page of items
+run a fixed number of statements whatever the page size.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import json
 from collections import Counter
 from typing import Iterable, Iterator
 
-from litwatch.crawler.feed_parse import normalise_doi, normalise_link, normalise_title
+from litwatch.db.connection import transaction
+from litwatch.vocab.ids import ctgov_url, doi_url, normalise_doi, normalise_link, normalise_nct, normalise_pmid
+from litwatch.vocab.records import FeedItem
+from litwatch.vocab.text import normalise_title
 from litwatch.vocab.times import utcnow
 
 # Columns refreshed when a feed shows an item again (a corrected title, a longer summary).
@@ -37,6 +41,10 @@ MIN_TITLE_WORDS = 5
 # a week is one digest cycle, so a feed that was only briefly missing is back by the next
 # digest, and a dead one costs one request a week while the warning asks the user to fix it.
 GONE_RECHECK_DAYS = 7
+
+# Rows read (and shaped) at a time by ``iter_feed_items``; also under SQLite's 999 host
+# parameters of one ``IN (...)``.
+PAGE = 500
 
 
 # --- feeds (HTTP state) ------------------------------------------------------------
@@ -54,12 +62,12 @@ def topics_signature(topics: Iterable[tuple[str, Iterable[str]]]) -> str:
 
 def feed_states(db) -> dict[str, dict]:
     """Every known feed's row, by URL."""
-    return {row["url"]: row for row in db["feeds"].rows}
+    return {row["url"]: row for row in _rows(db, "SELECT * FROM feeds")}
 
 
 def record_feed_state(db, url: str, **fields) -> None:
     """Upsert a feed's row (validators, status, gone, error, ...)."""
-    fields = {k: v for k, v in fields.items()}
+    fields = dict(fields)
     fields["url"] = url
     columns = list(fields)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "url")
@@ -67,7 +75,8 @@ def record_feed_state(db, url: str, **fields) -> None:
         f"INSERT INTO feeds ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
         f"ON CONFLICT(url) DO UPDATE SET {updates}"
     )
-    db.conn.execute(sql, [fields[c] for c in columns])
+    with transaction(db):
+        db.execute(sql, [fields[c] for c in columns])
 
 
 # --- items -------------------------------------------------------------------------
@@ -82,28 +91,28 @@ def _find_existing(conn, item: dict) -> dict | None:
     return None
 
 
-def _row_values(item: dict) -> dict:
+def _row_values(item: FeedItem) -> dict:
     return {
-        "title": item.get("title"),
-        "link": item.get("link"),
-        "summary": item.get("summary"),
-        "authors": json.dumps(item.get("authors") or [], ensure_ascii=False),
-        "published": item.get("published"),
-        "doi": normalise_doi(item.get("doi")),
-        "feed_pmid": item.get("feed_pmid"),
-        "nct_id": item.get("nct_id"),
+        "title": item.title,
+        "link": item.link,
+        "summary": item.summary,
+        "authors": json.dumps(item.authors or [], ensure_ascii=False),
+        "published": item.published,
+        "doi": normalise_doi(item.doi),
+        "feed_pmid": item.feed_pmid,
+        "nct_id": item.nct_id,
     }
 
 
-def _save_one(conn, item: dict, topic: str | None, now: str, counts: Counter, refresh: bool) -> str:
+def _save_one(conn, item: FeedItem, topic: str | None, now: str, counts: Counter, refresh: bool) -> str:
     values = _row_values(item)
-    existing = _find_existing(conn, {"id": item["id"], "doi": values["doi"], "link": values["link"]})
+    existing = _find_existing(conn, {"id": item.id, "doi": values["doi"], "link": values["link"]})
     if existing is None:
-        row = {"id": item["id"], "feed_url": item.get("feed_url"), "kind": item.get("kind") or "journal", **values,
+        row = {"id": item.id, "feed_url": item.feed_url, "kind": item.kind or "journal", **values,
                "pmid": None, "published_as_pmid": None, "first_seen_at": now, "updated_at": now}
         conn.execute(f"INSERT INTO feed_items ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
         counts["feed_items_new"] += 1
-        item_id = item["id"]
+        item_id = item.id
     else:
         item_id = existing["id"]
         changes = {c: values[c] for c in REFRESHED if refresh and values[c] is not None and values[c] != existing[c]}
@@ -126,8 +135,8 @@ def _save_one(conn, item: dict, topic: str | None, now: str, counts: Counter, re
     return item_id
 
 
-def save_feed_items(db, items: Iterable[dict], topic: str | None = None, *, commit: bool = True, refresh: bool = True) -> Counter:
-    """Store items (dicts of ``crawler.feed_parse``) found for ``topic``; link them by DOI/PMID.
+def save_feed_items(db, items: Iterable[FeedItem], topic: str | None = None, *, refresh: bool = True) -> Counter:
+    """Store items found for ``topic``; link them by DOI/PMID.
 
     Items without a key or a title are skipped (the validation pipeline drops them first).
     ``refresh=False`` (items recovered from a malformed feed) stores new items and topics
@@ -136,16 +145,9 @@ def save_feed_items(db, items: Iterable[dict], topic: str | None = None, *, comm
     """
     counts: Counter = Counter()
     now = utcnow()
-    conn = db.conn
-    try:
-        ids = [_save_one(conn, item, topic, now, counts, refresh) for item in items if item.get("id") and item.get("title")]
+    with transaction(db):
+        ids = [_save_one(db.conn, item, topic, now, counts, refresh) for item in items if item.id and item.title]
         counts += link_by_identifiers(db, ids)
-        if commit:
-            conn.commit()
-    except BaseException:
-        if commit:
-            conn.rollback()
-        raise
     return counts
 
 
@@ -167,17 +169,27 @@ def link_by_identifiers(db, item_ids: list[str] | None = None) -> Counter:
     if not rows:
         return counts
     dois = _publication_dois(conn)
+    stored = _stored_pmids(conn, [r[2] for r in rows if r[2]])
     now = utcnow()
-    for row in rows:
-        item_id, doi, feed_pmid = row
-        pmid = dois.get(doi) if doi else None
-        if pmid is None and feed_pmid:
-            found = conn.execute("SELECT pmid FROM publications WHERE pmid = ?", [feed_pmid]).fetchone()
-            pmid = found[0] if found else None
-        if pmid:
-            conn.execute("UPDATE feed_items SET pmid = ?, updated_at = ? WHERE id = ?", [pmid, now, item_id])
-            counts["feed_items_linked"] += 1
+    with transaction(db):
+        for item_id, doi, feed_pmid in rows:
+            pmid = dois.get(doi) if doi else None
+            if pmid is None and feed_pmid in stored:
+                pmid = feed_pmid
+            if pmid:
+                conn.execute("UPDATE feed_items SET pmid = ?, updated_at = ? WHERE id = ?", [pmid, now, item_id])
+                counts["feed_items_linked"] += 1
     return counts
+
+
+def _stored_pmids(conn, pmids: list[str]) -> set[str]:
+    """Which of ``pmids`` are stored publications (one statement per 500)."""
+    found: set[str] = set()
+    for i in range(0, len(pmids), 500):
+        chunk = pmids[i: i + 500]
+        sql = f"SELECT pmid FROM publications WHERE pmid IN ({', '.join('?' for _ in chunk)})"
+        found.update(r[0] for r in conn.execute(sql, chunk))
+    return found
 
 
 def _publication_titles(conn) -> dict[str, list[tuple[str, bool]]]:
@@ -211,28 +223,28 @@ def link_published_preprints(db) -> Counter:
         return counts
     titles = _publication_titles(conn)
     now = utcnow()
-    for row in rows:
-        item_id, kind, title = row
-        matches = titles.get(normalise_title(title)) or []
-        if len(matches) != 1:
-            continue
-        pmid, pub_is_preprint = matches[0]
-        if kind == "preprint" and not pub_is_preprint:
-            conn.execute("UPDATE feed_items SET published_as_pmid = ?, updated_at = ? WHERE id = ?", [pmid, now, item_id])
-            counts["preprints_published"] += 1
-        else:
-            conn.execute("UPDATE feed_items SET pmid = ?, updated_at = ? WHERE id = ?", [pmid, now, item_id])
-            counts["feed_items_linked"] += 1
+    with transaction(db):
+        for item_id, kind, title in rows:
+            matches = titles.get(normalise_title(title)) or []
+            if len(matches) != 1:
+                continue
+            pmid, pub_is_preprint = matches[0]
+            if kind == "preprint" and not pub_is_preprint:
+                conn.execute("UPDATE feed_items SET published_as_pmid = ?, updated_at = ? WHERE id = ?", [pmid, now, item_id])
+                counts["preprints_published"] += 1
+            else:
+                conn.execute("UPDATE feed_items SET pmid = ?, updated_at = ? WHERE id = ?", [pmid, now, item_id])
+                counts["feed_items_linked"] += 1
     return counts
 
 
 def link_feed_items(db) -> Counter:
-    """All linking, committed: DOI/PMID -> ``pmid``, titles -> ``published_as_pmid``/``pmid``.
+    """All linking, in one transaction: DOI/PMID -> ``pmid``, titles -> ``published_as_pmid``/``pmid``.
 
     Run at the end of every feeds crawl; cheap enough for the PubMed pipeline (or the
     digest) to call after storing publications, so an item indexed later is caught.
     """
-    with db.conn:
+    with transaction(db):
         counts = link_by_identifiers(db)
         counts += link_published_preprints(db)
     return counts
@@ -240,25 +252,41 @@ def link_feed_items(db) -> Counter:
 
 # --- reading: CONTRACT-style shape -------------------------------------------------
 
-def _trial_summary(db, nct_id: str | None) -> dict | None:
-    if not nct_id:
-        return None
-    row = db.execute("SELECT nct_id, title, status FROM trials WHERE nct_id = ?", [nct_id]).fetchone()
-    if row is None:
-        return None
-    return {"nct_id": row[0], "title": row[1], "status": row[2], "url": f"https://clinicaltrials.gov/study/{row[0]}"}
+def _in(values) -> str:
+    return ", ".join("?" for _ in values)
 
 
-def _shape(db, row: dict) -> dict:
-    topics = [r[0] for r in db.execute("SELECT topic FROM feed_item_topics WHERE item_id = ? ORDER BY topic", [row["id"]])]
-    feed = db.execute("SELECT title FROM feeds WHERE url = ?", [row["feed_url"]]).fetchone()
-    url = row.get("link") or (f"https://doi.org/{row['doi']}" if row.get("doi") else None)
+def _shapes(db, rows: list[dict]) -> list[dict]:
+    """The JSON shapes of ``rows``: topics, feed titles and trials read in one statement each."""
+    if not rows:
+        return []
+    ids = [row["id"] for row in rows]
+    topics: dict[str, list[str]] = {}
+    for item_id, topic in db.execute(
+        f"SELECT item_id, topic FROM feed_item_topics WHERE item_id IN ({_in(ids)}) ORDER BY topic", ids
+    ):
+        topics.setdefault(item_id, []).append(topic)
+    urls = sorted({row["feed_url"] for row in rows if row.get("feed_url")})
+    titles = dict(db.execute(f"SELECT url, title FROM feeds WHERE url IN ({_in(urls)})", urls).fetchall()) if urls else {}
+    ncts = sorted({row["nct_id"] for row in rows if row.get("nct_id")})
+    trials = {
+        nct: {"nct_id": nct, "title": title, "status": status, "url": ctgov_url(nct)}
+        for nct, title, status in (
+            db.execute(f"SELECT nct_id, title, status FROM trials WHERE nct_id IN ({_in(ncts)})", ncts).fetchall() if ncts else []
+        )
+    }
+    return [_shape(row, topics.get(row["id"], []), titles.get(row.get("feed_url")), trials.get(row.get("nct_id")))
+            for row in rows]
+
+
+def _shape(row: dict, topics: list[str], feed_title: str | None, trial: dict | None) -> dict:
+    url = row.get("link") or (doi_url(row["doi"]) if row.get("doi") else None)
     return {
         "kind": "feed_item",
         "id": row["id"],
         "feed_kind": row.get("kind"),
         "feed_url": row.get("feed_url"),
-        "feed_title": feed[0] if feed else None,
+        "feed_title": feed_title,
         "title": row.get("title"),
         "link": row.get("link"),
         "url": url,
@@ -270,7 +298,7 @@ def _shape(db, row: dict) -> dict:
         "feed_pmid": row.get("feed_pmid"),
         "nct_id": row.get("nct_id"),
         "published_as_pmid": row.get("published_as_pmid"),
-        "trial": _trial_summary(db, row.get("nct_id")),
+        "trial": trial,
         "topics": topics,
         "first_seen_at": row.get("first_seen_at"),
         "updated_at": row.get("updated_at"),
@@ -292,19 +320,21 @@ def get_feed_item(db, ident: str) -> dict | None:
     for candidate in dict.fromkeys([ident, ident.upper(), normalise_link(ident)]):
         rows = _rows(db, "SELECT * FROM feed_items WHERE id = ?", [candidate]) if candidate else []
         if rows:
-            return _shape(db, rows[0])
+            return _shapes(db, rows)[0]
     queries = []
     doi = normalise_doi(ident)
     if doi:
         queries.append(("doi = ? AND pmid IS NULL", doi))
-    if ident.upper().startswith("NCT"):
-        queries.append(("nct_id = ?", ident.upper()))
-    if ident.isdigit():
-        queries.append(("feed_pmid = ? AND pmid IS NULL", ident))
+    nct = normalise_nct(ident)
+    if nct:
+        queries.append(("nct_id = ?", nct))
+    pmid = normalise_pmid(ident) if ident.isdigit() else None
+    if pmid:
+        queries.append(("feed_pmid = ? AND pmid IS NULL", pmid))
     for where, value in queries:
         rows = _rows(db, f"SELECT * FROM feed_items WHERE {where} ORDER BY first_seen_at DESC LIMIT 1", [value])
         if rows:
-            return _shape(db, rows[0])
+            return _shapes(db, rows)[0]
     return None
 
 
@@ -318,8 +348,13 @@ def iter_feed_items(db, since: str | None = None, topic: str | None = None) -> I
         clauses.append("id IN (SELECT item_id FROM feed_item_topics WHERE topic = ?)")
         params.append(topic)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    for row in _rows(db, f"SELECT * FROM feed_items {where} ORDER BY first_seen_at, id", params):
-        yield _shape(db, row)
+    cur = db.execute(f"SELECT * FROM feed_items {where} ORDER BY first_seen_at, id", params)
+    names = [d[0] for d in cur.description]
+    while True:  # a page at a time: export may hold many thousands
+        page = [dict(zip(names, r)) for r in cur.fetchmany(PAGE)]
+        if not page:
+            return
+        yield from _shapes(db, page)
 
 
 def search_feed_items(db, fts_query: str, since: str | None = None, topic: str | None = None, limit: int = 20) -> list[tuple[float, dict]]:
@@ -339,4 +374,6 @@ def search_feed_items(db, fts_query: str, since: str | None = None, topic: str |
         f"WHERE {' AND '.join(clauses)} ORDER BY _score LIMIT ?"
     )
     params.append(limit)
-    return [(row.pop("_score"), _shape(db, row)) for row in _rows(db, sql, params)]
+    rows = _rows(db, sql, params)
+    scores = [row.pop("_score") for row in rows]
+    return list(zip(scores, _shapes(db, rows)))

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from litwatch.db.connection import transaction
+from litwatch.vocab.ids import normalise_pmid
 from litwatch.vocab.times import utcnow
 
 
 def enqueue_pmids(db, items: Iterable[tuple[str, str]]) -> int:
-    """Queue ``(pmid, reason)`` pairs; returns how many were new.  Caller commits."""
+    """Queue ``(pmid, reason)`` pairs (not PMIDs are skipped); returns how many were new."""
     now = utcnow()
     added = 0
-    for pmid, reason in items:
-        pmid = str(pmid).strip()
-        if not pmid.isdigit():
-            continue
-        cur = db.execute(
-            "INSERT OR IGNORE INTO pubmed_queue (pmid, reason, added_at, attempts) VALUES (?, ?, ?, 0)",
-            [pmid, reason, now],
-        )
-        added += cur.rowcount
+    with transaction(db):
+        for pmid, reason in items:
+            pmid = normalise_pmid(str(pmid))
+            if pmid is None:
+                continue
+            cur = db.execute(
+                "INSERT OR IGNORE INTO pubmed_queue (pmid, reason, added_at, attempts) VALUES (?, ?, ?, 0)",
+                [pmid, reason, now],
+            )
+            added += cur.rowcount
     return added
 
 

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from litwatch import __version__
+from litwatch import __version__, cmd_crawl, cmd_digest, cmd_query, cmd_schedule
 from litwatch.cli_common import Context
 from litwatch.vocab.errors import LitwatchError
 
@@ -42,8 +42,6 @@ def cli(ctx: click.Context, config_path: str | None, db_path: str | None, debug:
 
 
 def _register() -> None:
-    from litwatch import cmd_crawl, cmd_digest, cmd_query, cmd_schedule
-
     for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule):
         for command in module.COMMANDS:
             cli.add_command(command)

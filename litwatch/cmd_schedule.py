@@ -9,11 +9,11 @@ missing or broken watchlist shows the defaults and says why.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 
 import click
 
+from litwatch import scheduler
 from litwatch.cli_common import Context, pass_ctx
 from litwatch.config import Schedule, load_settings, load_watchlist
 from litwatch.joblock import lock_path_for
@@ -23,8 +23,6 @@ from litwatch.vocab.errors import LitwatchError
 def effective_schedule(config_path: str | None, db_path: str | None = None,
                        now: dt.datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
     """(where it comes from, rows of name/value) for the help text; never raises."""
-    from litwatch.scheduler import DIGEST_TIMEOUT_S, _when, make_triggers, next_fire
-
     try:
         watchlist = load_watchlist(config_path)
         schedule, origin = watchlist.schedule, f"from {watchlist.path}"
@@ -32,17 +30,17 @@ def effective_schedule(config_path: str | None, db_path: str | None = None,
         schedule, origin = Schedule(), f"DEFAULTS, because the watchlist could not be loaded: {exc}"
     now = now or dt.datetime.now(dt.timezone.utc)
     try:
-        triggers = make_triggers(schedule)
+        triggers = scheduler.make_triggers(schedule)
     except Exception as exc:  # validated at load; still, help must not crash
         return origin, [("error", f"cannot compute run times: {exc}")]
     rows = [("timezone", schedule.timezone)]
     for name, cron in (("crawl", schedule.crawl), ("digest", schedule.digest)):
         trig = triggers[name]
-        rows.append((name, f"'{cron}', next {_when(next_fire(trig, now), trig.timezone)}"))
+        rows.append((name, f"'{cron}', next {scheduler.format_when(scheduler.next_fire(trig, now), trig.timezone)}"))
     try:
-        digest_timeout = float(os.environ.get("LITWATCH_SCHEDULER_DIGEST_TIMEOUT") or DIGEST_TIMEOUT_S)
-    except ValueError:
-        digest_timeout = DIGEST_TIMEOUT_S
+        digest_timeout = scheduler.digest_timeout_s()
+    except LitwatchError:
+        digest_timeout = scheduler.DIGEST_TIMEOUT_S
     rows.append(("timeouts", f"crawl {schedule.crawl_timeout_minutes} min, digest {digest_timeout / 60:g} min"))
     db = db_path or load_settings().db_path
     rows.append(("database", f"{Path(db).resolve()} (lock: {lock_path_for(db)})"))
@@ -77,8 +75,6 @@ def schedule(ctx, log_file):
     retried at the next run.  Only one scheduler runs per database: a second one exits
     with an error.  Reads the schedule at start: restart it after editing the watchlist.
     """
-    from litwatch import scheduler
-
     code = scheduler.serve(ctx.settings, ctx.watchlist, log_file=log_file, debug=ctx.debug)
     if code:
         click.get_current_context().exit(code)

@@ -1,20 +1,21 @@
-"""Terminal text for records: dispatches on the record's ``kind``."""
+"""Terminal text for records: dispatches on the record's ``kind`` to ``text_publications``,
+``text_trials`` and ``text_feeds``; search hits and the citations list are formatted here."""
 
 from __future__ import annotations
+
+from litwatch.text_feeds import format_feed_item
+from litwatch.text_publications import format_publication
+from litwatch.text_trials import format_trial
+from litwatch.text_trials import format_trials_table as _trials_table
+from litwatch.vocab.markup import fragment_to_text
 
 
 def format_record(record: dict) -> str:
     kind = record.get("kind")
     if kind == "publication":
-        from litwatch.text_publications import format_publication
-
         return format_publication(record)
     if kind == "trial":
-        from litwatch.text_trials import format_trial
-
         return format_trial(record)
-    from litwatch.text_feeds import format_feed_item
-
     return format_feed_item(record)
 
 
@@ -30,16 +31,12 @@ def format_hit(record: dict) -> str:
     else:
         ident = record.get("id") or ""
         meta = " · ".join(x for x in (record.get("feed_kind") or record.get("source"), record.get("published")) if x)
-    from litwatch.text_publications import plain
-
-    title = plain(record.get("title") or "") or "(no title)"
+    title = fragment_to_text(record.get("title"), scripts=True) or "(no title)"
     return f"{ident:<12} {title}\n{'':<12} {meta}"
 
 
 def format_trials_table(rows: list[dict]) -> str:
-    from litwatch.text_trials import format_trials_table as table
-
-    return table(rows)
+    return _trials_table(rows)
 
 
 def format_citations(rows: list[dict]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
+from litwatch.vocab.ids import ctgov_url
+
 KIND_LABELS = {
     "preprint": "Preprint (not peer reviewed)",
     "journal": "Journal feed item",
@@ -40,7 +42,7 @@ def _links(item: dict) -> list[tuple[str, str]]:
     if trial:
         out.append(("Trial", f"{trial['nct_id']}: {trial.get('status') or 'status unknown'} (litwatch show {trial['nct_id']})"))
     elif item.get("nct_id"):
-        out.append(("Trial", f"{item['nct_id']}: not tracked by litwatch (https://clinicaltrials.gov/study/{item['nct_id']})"))
+        out.append(("Trial", f"{item['nct_id']}: not tracked by litwatch ({ctgov_url(item['nct_id'])})"))
     return out
 
 

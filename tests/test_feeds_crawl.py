@@ -12,6 +12,7 @@ import pytest
 from conftest import PROJECT_ROOT
 
 from litwatch.fakes.feeds import FakeFeedServer, atom, fixture_bytes, malformed, rss1
+from litwatch.vocab.records import FeedItem
 
 STORED_DOI = "10.1016/j.jad.2024.01.001"
 STORED_PMID = "38000001"
@@ -70,14 +71,11 @@ def crawl(config, db_path):
 
 
 def _store_publications(db):
-    """Two PubMed records, inserted as the PubMed pipeline would leave them (minimal rows)."""
-    db["publications"].insert_all([
-        {"pmid": STORED_PMID, "doi": "10.1016/J.JAD.2024.01.001", "title": _journal_items()[0]["title"] + ".",
-         "publication_types": '["Randomized Controlled Trial"]', "first_seen_at": "2024-02-03T05:00:00Z"},
-        {"pmid": JOURNAL_VERSION_PMID, "doi": "10.1176/appi.ajp.2024.1", "title": PREPRINT_TITLE.upper(),
-         "publication_types": '["Journal Article"]', "first_seen_at": "2024-03-01T05:00:00Z"},
+    """Two PubMed records, stored as a PubMed crawl stores them."""
+    _save_publications(db, [
+        (STORED_PMID, _journal_items()[0]["title"] + ".", "10.1016/J.JAD.2024.01.001", "Randomized Controlled Trial"),
+        (JOURNAL_VERSION_PMID, PREPRINT_TITLE.upper(), "10.1176/appi.ajp.2024.1", "Journal Article"),
     ])
-    db.conn.commit()
 
 
 @pytest.fixture
@@ -206,8 +204,8 @@ def test_every_feed_failing_is_an_error(tmp_path, db_path, host, monkeypatch):
 
 def _item(**kw):
     base = {"id": "x", "feed_url": "http://f/1", "kind": "journal", "title": "A title long enough to link on",
-            "link": None, "summary": None, "authors": [], "published": "2024-01-01", "doi": None, "feed_pmid": None, "nct_id": None}
-    return {**base, **kw}
+            "published": "2024-01-01"}
+    return FeedItem(**{**base, **kw})
 
 
 def test_one_item_per_doi_across_feeds_and_topics(db):
@@ -224,6 +222,41 @@ def test_one_item_per_doi_across_feeds_and_topics(db):
     assert db["feed_items"].get("guid-1")["title"] == "New title"
 
 
+def _save_publications(db, specs) -> None:
+    """Publications (pmid, title, doi, type) made from a recorded efetch record, stored the way
+    a crawl stores them: through the PubMed parser and ``save_publications``."""
+    import copy
+
+    from lxml import etree
+
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db.publications import save_publications
+    from litwatch.fakes.eutils import FIXTURES
+
+    template = etree.fromstring((FIXTURES / "efetch" / "29226023.xml").read_bytes()).find("PubmedArticle")
+    root = etree.Element("PubmedArticleSet")
+    for pmid, title, doi, ptype in specs:
+        art = copy.deepcopy(template)
+        art.find("MedlineCitation/PMID").text = pmid
+        for aid in art.findall("PubmedData/ArticleIdList/ArticleId"):
+            if aid.get("IdType") == "pubmed":
+                aid.text = pmid
+            else:
+                aid.getparent().remove(aid)
+        article = art.find("MedlineCitation/Article")
+        for loc in article.findall("ELocationID"):
+            article.remove(loc)
+        if doi:
+            etree.SubElement(article, "ELocationID", EIdType="doi", ValidYN="Y").text = doi
+        article.find("ArticleTitle").text = title
+        types = article.find("PublicationTypeList")
+        for old in list(types):
+            types.remove(old)
+        etree.SubElement(types, "PublicationType", UI="D016428").text = ptype
+        root.append(art)
+    save_publications(db, list(parse_pubmed(etree.tostring(root))))
+
+
 def test_linking_rules(db):
     from litwatch.db.feeds import (
         get_feed_item,
@@ -232,15 +265,14 @@ def test_linking_rules(db):
         search_feed_items,
     )
 
-    db["publications"].insert_all([
-        {"pmid": "1", "doi": "10.1000/pub", "title": "Ketamine for depression", "publication_types": "[]"},
-        {"pmid": "2", "title": "Esketamine in older adults with resistant depression: a trial", "publication_types": '["Journal Article"]'},
-        {"pmid": "3", "title": "Ketamine and memory in a large naturalistic cohort study", "publication_types": '["Preprint"]'},
-        {"pmid": "4", "title": "Duplicate title of two different records here", "publication_types": "[]"},
-        {"pmid": "5", "title": "Duplicate title of two different records here", "publication_types": "[]"},
-        {"pmid": "6", "title": "A PubMed record a PubMed feed names", "publication_types": "[]"},
+    _save_publications(db, [
+        ("1", "Ketamine for depression", "10.1000/pub", "Journal Article"),
+        ("2", "Esketamine in older adults with resistant depression: a trial", None, "Journal Article"),
+        ("3", "Ketamine and memory in a large naturalistic cohort study", None, "Preprint"),
+        ("4", "Duplicate title of two different records here", None, "Journal Article"),
+        ("5", "Duplicate title of two different records here", None, "Journal Article"),
+        ("6", "A PubMed record a PubMed feed names", None, "Journal Article"),
     ])
-    db.conn.commit()
     counts = save_feed_items(db, [
         _item(id="a", doi="10.1000/PUB", title="Ketamine for depression"),  # DOI: same document
         _item(id="b", kind="preprint", doi="10.1101/2024.01.01.1", title="Esketamine in older adults with resistant depression - a trial"),

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import PROJECT_ROOT
 
-from litwatch.crawler.seed_extract import (
-    extract_citations,
-    extract_line,
-    pii_compact,
-    pii_punctuated,
-)
+from litwatch.crawler.seed_extract import extract_citations, extract_line
+from litwatch.vocab.ids import pii_compact, pii_punctuated
 
 SEED = "004_d9bf24e30c0d9d9e.txt"
 

@@ -123,7 +123,7 @@ class PubmedSpider(LitwatchSpider):
         return default, True
 
     async def start(self):
-        from litwatch.db.crawl_state import get_state
+        from litwatch.db.crawl_state import get_state, quarantined_keys
         from litwatch.db.publications import queue_pending
         from litwatch.db.trials import followed_nct_ids
 
@@ -150,11 +150,7 @@ class PubmedSpider(LitwatchSpider):
                 yield request
 
         queued = set(queue_pending(self.db, MAX_QUEUE_ATTEMPTS))
-        queued |= {
-            r[0] for r in self.db.execute(
-                "SELECT key FROM quarantine WHERE source = ? AND attempts < ?", [SOURCE, MAX_QUEUE_ATTEMPTS]
-            ) if str(r[0]).isdigit()
-        }
+        queued |= {key for key in quarantined_keys(self.db, SOURCE, MAX_QUEUE_ATTEMPTS) if str(key).isdigit()}
         if queued:
             run = Run("queue")
             stored = sorted(self._known(queued))

@@ -22,11 +22,14 @@ from urllib.parse import urlencode
 
 import scrapy
 
-from litwatch.config import TOOL_NAME
+from litwatch.config import TOOL_NAME, load_settings
 from litwatch.crawler import eutils
 from litwatch.crawler.base import LitwatchSpider
 from litwatch.crawler.middlewares import RetriesExhausted, retry_request
-from litwatch.crawler.seed_extract import extract_citations, pii_compact, pii_punctuated
+from litwatch.crawler.seed_extract import extract_citations
+from litwatch.db import open_db
+from litwatch.db.citations import resolved_map
+from litwatch.vocab.ids import normalise_pmid, pii_compact, pii_punctuated
 
 # The PMC id converter takes at most 200 ids of one type per call (NCBI's documentation).
 IDCONV_BATCH = 200
@@ -64,8 +67,6 @@ class SeedsSpider(LitwatchSpider):
     def update_settings(cls, settings):
         super().update_settings(settings)
         # Both services are NCBI's: stay under its per-IP rate (3/s, 10/s with a key).
-        from litwatch.config import load_settings
-
         settings.set("DOWNLOAD_DELAY", eutils.request_delay(load_settings().eutils_rate), priority="spider")
 
     # --- reading the documents ----------------------------------------------------
@@ -93,9 +94,6 @@ class SeedsSpider(LitwatchSpider):
         return texts, present
 
     def _resolved_before(self) -> dict:
-        from litwatch.db import open_db
-        from litwatch.db.citations import resolved_map
-
         db = open_db(self.lw_settings.db_path)
         try:
             return resolved_map(db)
@@ -108,7 +106,7 @@ class SeedsSpider(LitwatchSpider):
         self.counts["documents"] = len(texts)
         self.counts["citations"] = len(found)
         yield {"_type": "citations", "documents": list(texts), "present": present,
-               "citations": [c.__dict__ for c in found]}
+               "citations": found}
         done = self._resolved_before()
         todo = list(dict.fromkeys((c.kind, c.value) for c in found if (c.kind, c.value) not in done))
         pmcids = []
@@ -169,8 +167,8 @@ class SeedsSpider(LitwatchSpider):
             if match is None:
                 continue
             answered.add(match)
-            pmid = str(rec.get("pmid") or "").strip()
-            if pmid.isdigit():
+            pmid = normalise_pmid(str(rec.get("pmid") or ""))
+            if pmid:
                 yield self.resolution("pmcid", match, "publication", pmid)
             elif rec.get("status") == "error" or rec.get("errmsg"):
                 yield self.unresolved("pmcid", match, f"PMC id converter: {rec.get('errmsg') or 'error'}")

@@ -1,7 +1,8 @@
 """Identifiers: one pattern, one normaliser and one URL for each kind litwatch knows.
 
 PMID (PubMed), PMCID (PubMed Central), NCT (ClinicalTrials.gov), DOI, PII (publisher item
-identifier, Elsevier's ``S0165-0327(22)00822-9``) and NBK (NCBI Bookshelf).  Every layer
+identifier, Elsevier's ``S0165-0327(22)00822-9``), NBK (NCBI Bookshelf), and links (a web
+page's URL as the key of a feed item).  Every layer
 that recognises, normalises or links an identifier does it through this module, so a
 stored DOI, a DOI pasted into ``search`` and a DOI found in a feed compare equal.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 # Whole-value patterns (validation) and in-text patterns (finding).
 PMID_RE = re.compile(r"^[1-9]\d{0,8}$")
@@ -20,12 +21,20 @@ NBK_RE = re.compile(r"^NBK\d{1,9}$", re.IGNORECASE)
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 
 NCT_IN_TEXT_RE = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+PMCID_IN_TEXT_RE = re.compile(r"\bPMC\d{4,9}\b", re.IGNORECASE)
+# In running text a PMID is only a PMID when it says so ("PMID: 123"): a bare number is not.
+PMID_IN_TEXT_RE = re.compile(r"\bPMID\s*:?\s*(\d{1,9})\b", re.IGNORECASE)
 DOI_IN_TEXT_RE = re.compile(r"\b(10\.\d{4,9}/[-._;()/:a-zA-Z0-9<>\[\]]+)")
 _DOI_PREFIX_RE = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 # bioRxiv/medRxiv version suffixes: 10.1101/2024.01.02.123456v2 is the same preprint as ...456.
 _PREPRINT_VERSION_RE = re.compile(r"^(10\.1101/\d[\d.]*\d)v\d+(?:\.[a-z-]+)*$")
 # A journal link may go on past the DOI: ".../doi/full/10.1002/x.123/abstract".
 _DOI_LINK_TAILS = ("/abstract", "/full", "/pdf", "/epdf", "/fulltext", "/html", "/meta")
+
+# Query parameters that only say where a click came from; dropped so the same article
+# linked from two feeds (or two days of one feed) has one key.
+# (utm_*: analytics; rss: bioRxiv/medRxiv; af: Wiley; dgcid: ScienceDirect; cmpid: campaigns)
+TRACKING_PARAMS = re.compile(r"^(utm_\w+|rss|af|dgcid|cmpid)$", re.IGNORECASE)
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{}/"
 PMC_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{}/"
@@ -96,6 +105,21 @@ def normalise_doi(value: str | None) -> str | None:
             doi = doi[: -len(tail)]
     version = _PREPRINT_VERSION_RE.match(doi)
     return version.group(1) if version else doi
+
+
+def normalise_link(url: str | None) -> str | None:
+    """One spelling per link: https, lower-case host, no fragment, no tracking parameters."""
+    if not url:
+        return None
+    url = html.unescape(html.unescape(url.strip()))  # some feeds escape "&" twice
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
+    path = parts.path if parts.path not in ("", "/") else "/"
+    if len(path) > 1:
+        path = path.rstrip("/")
+    return urlunsplit(("https", parts.netloc.lower(), path, urlencode(query), ""))
 
 
 def pii_compact(pii: str) -> str:

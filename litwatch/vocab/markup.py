@@ -16,13 +16,16 @@ INLINE_TAGS = ("i", "b", "u", "sub", "sup")
 INLINE_ALIASES = {"em": "i", "strong": "b"}
 
 _ANY_TAG_RE = re.compile(r"<[^>]+>")
+# Where block-level HTML (a feed's summary, say) ends a line: a space, not nothing.
+_BREAK_RE = re.compile(r"<br\s*/?>|</p>|</li>|</div>", re.IGNORECASE)
 _SUB_RE = re.compile(r"<sub>(.*?)</sub>", re.S)
 _SUP_RE = re.compile(r"<sup>(.*?)</sup>", re.S)
 _WS_RE = re.compile(r"\s+")
 
 
 def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
-    """A stored fragment as plain text: tags dropped, entities decoded, spaces folded.
+    """A stored fragment (or any HTML) as plain text: tags dropped, entities decoded, spaces
+    folded; a line break or the end of a paragraph, list item or div becomes a space.
 
     With ``scripts``, sub/superscripts keep their meaning as ``CO_2`` / ``x^2`` (for the
     terminal, where there is no markup); otherwise their text is simply inlined.
@@ -33,4 +36,5 @@ def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
     if scripts:
         text = _SUB_RE.sub(lambda m: "_" + m.group(1) if len(m.group(1)) == 1 else f"_({m.group(1)})", text)
         text = _SUP_RE.sub(lambda m: "^" + m.group(1) if len(m.group(1)) == 1 else f"^({m.group(1)})", text)
-    return _WS_RE.sub(" ", html.unescape(_ANY_TAG_RE.sub("", text))).strip()
+    text = _ANY_TAG_RE.sub("", _BREAK_RE.sub(" ", text))
+    return _WS_RE.sub(" ", html.unescape(text)).strip()

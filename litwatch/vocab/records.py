@@ -143,15 +143,40 @@ class TrialChange:
 
 
 @dataclass(slots=True)
-class Citation:
-    """An identifier a seed document cites, where, and what it resolved to."""
+class FeedItem:
+    """One RSS/Atom item as the feed parser reads it and ``db.feeds`` stores it (docs/feeds.md).
 
-    kind: str
-    value: str
+    ``id`` is the stable key (NCT number of a trial item, else guid, else DOI, else the
+    normalised link); ``kind`` is preprint, journal, trial or pubmed; ``title`` and
+    ``summary`` are plain text; ``feed_pmid`` is a PMID the feed itself names.
+    """
+
+    id: str | None
+    feed_url: str
+    kind: str = "journal"
+    title: str | None = None
+    link: str | None = None
+    summary: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: str | None = None  # YYYY-MM-DD
+    doi: str | None = None
+    feed_pmid: str | None = None
+    nct_id: str | None = None
+
+
+@dataclass(slots=True)
+class Citation:
+    """An identifier a seed document cites, where (``document``, 1-based ``line``), as
+    written there (``raw``), and what it resolved to (``litwatch citations`` lists these)."""
+
     document: str
     line: int
-    status: str = "pending"
-    resolved: str | None = None
+    kind: str  # nct | pmid | pmcid | doi | pii
+    value: str  # normalised: upper-case NCT/PMC/PII, lower-case DOI
+    raw: str | None = None
+    status: str = "pending"  # pending | resolved | unresolved
+    resolved_kind: str | None = None  # publication | trial
+    resolved_id: str | None = None
     reason: str | None = None
 
 

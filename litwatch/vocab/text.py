@@ -4,7 +4,8 @@
 sequences and BEL are gone) from anything a service sent before it is stored: a title
 cannot then repaint a terminal or hide text in a mail.  ``redact`` replaces every
 registered secret (API key, SMTP password, URL userinfo) in a text that leaves the
-process: errors, logs, the database, the digest, ``--json``.
+process: errors, logs, the database, the digest, ``--json``.  ``normalise_title`` is the
+form in which two titles are compared (a preprint and its journal version).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import unicodedata
 from urllib.parse import unquote, urlsplit
+
+from litwatch.vocab.markup import fragment_to_text
 
 # C0 controls except \t and \n, DEL, and C1 controls (U+0080-U+009F).  An ESC sequence
 # loses its ESC, so what remains is harmless printable text.
@@ -133,3 +137,10 @@ def redact_std_streams() -> None:
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, RedactingStream):
             setattr(sys, name, RedactingStream(stream))
+
+
+def normalise_title(value: str | None) -> str:
+    """A title reduced for equality tests: no tags, accents, case or punctuation."""
+    text = unicodedata.normalize("NFKD", fragment_to_text(value))
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    return " ".join(re.findall(r"\w+", text))
