@@ -172,12 +172,13 @@ def prepare(db) -> list[str]:
 
     Returns the notices for the summary (one per ``running`` row closed as interrupted).
     """
+    from litwatch.db.connection import database_path
     from litwatch.db.crawl_state import close_interrupted_runs, integrity_problems
 
     problems = integrity_problems(db)
     if problems:
         raise LitwatchError(
-            f"{_db_file(db)}: the database is damaged (SQLite: {'; '.join(problems)}); nothing was crawled: "
+            f"{database_path(db)}: the database is damaged (SQLite: {'; '.join(problems)}); nothing was crawled: "
             "restore it from a backup (or recover it with sqlite3's .recover)"
         )
     remove_stale_temp_dirs()
@@ -186,13 +187,6 @@ def prepare(db) -> list[str]:
         "its watermarks stayed, this crawl fetches the same window again"
         for row in close_interrupted_runs(db, _alive)
     ]
-
-
-def _db_file(db) -> str:
-    try:
-        return db.execute("PRAGMA database_list").fetchone()[2] or "database"
-    except Exception:
-        return "database"
 
 
 def _alive(pid: int) -> bool:

@@ -75,3 +75,11 @@ def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[None
         conn.rollback()
         raise
     conn.commit()
+
+
+def database_path(db) -> str:
+    """The file a connection has open, for messages ("database" when it cannot say)."""
+    try:
+        return db.execute("PRAGMA database_list").fetchone()[2] or "database"
+    except Exception:
+        return "database"
