@@ -14,7 +14,7 @@ import sys
 import click
 
 from litwatch import __version__
-from litwatch.cli_common import Context
+from litwatch.cli_common import READ_COMMANDS, Context
 from litwatch.vocab.errors import LitwatchError
 
 
@@ -35,7 +35,7 @@ def cli(ctx: click.Context, config_path: str | None, db_path: str | None, debug:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = Context(config_path=config_path, db_path=db_path, debug=debug)
+    ctx.obj = Context(config_path=config_path, db_path=db_path, debug=debug, read_only=ctx.invoked_subcommand in READ_COMMANDS)
 
 
 def _register() -> None:

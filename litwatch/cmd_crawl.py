@@ -8,6 +8,7 @@ import sys
 import click
 
 from litwatch.cli_common import pass_ctx
+from litwatch.config import contact_warning
 from litwatch.crawler.run import SOURCES, run_crawl
 
 
@@ -33,6 +34,8 @@ def crawl(ctx, sources, since, topics, as_json):
     for name in topics:
         ctx.watchlist.topic(name)  # unknown topic: one error line
     ctx.db  # migrate before the children start
+    if (warning := contact_warning(ctx.settings)) and not {"ctgov", "feeds"} >= set(sources or SOURCES):
+        click.echo(warning, err=True)  # once per crawl, only when an NCBI service is asked
     summary = run_crawl(ctx.settings, ctx.watchlist, list(sources) or None, since, topics=list(topics) or None, config_path=ctx.watchlist.path, progress=not as_json and sys.stderr.isatty(),
                         log_level="INFO" if ctx.debug else "ERROR")
     print_summary(summary, as_json=as_json)

@@ -301,6 +301,14 @@ class Settings:
         return 10.0 if self.ncbi_api_key else 3.0
 
 
+def contact_warning(settings: Settings) -> str | None:
+    """NCBI asks every tool to name a contact: one warning line for a crawl without NCBI_EMAIL."""
+    if settings.ncbi_email:
+        return None
+    return ("warning: NCBI_EMAIL is not set: NCBI asks every tool for a contact address "
+            "(export NCBI_EMAIL=you@example.org); requests go out without one")
+
+
 def _base(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
