@@ -39,9 +39,9 @@ def cli(ctx: click.Context, config_path: str | None, db_path: str | None, debug:
 
 
 def _register() -> None:
-    from litwatch import cmd_crawl, cmd_digest, cmd_query, cmd_schedule
+    from litwatch import cmd_browse, cmd_crawl, cmd_demo, cmd_digest, cmd_query, cmd_schedule
 
-    for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule):
+    for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule, cmd_browse, cmd_demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -78,6 +78,11 @@ class Watchlist:
     # incremental crawl re-asks for a few days before its watermark.
     overlap_days: int = 7
 
+    def topic_rows(self) -> list[dict]:
+        """The topics as plain rows for the database's ``topics`` table (db.topics.sync_topics)."""
+        return [{"name": t.name, "title": t.title, "pubmed": t.pubmed, "ctgov": dict(t.ctgov), "feeds": list(t.feeds),
+                 "keywords": list(t.keywords)} for t in self.topics]
+
     def topic(self, name: str) -> Topic:
         for t in self.topics:
             if t.name == name:
