@@ -7,8 +7,6 @@ import os
 import subprocess
 import sys
 
-from conftest import PROJECT_ROOT
-
 
 def run(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "litwatch.cli", *args], capture_output=True, text=True, cwd=cwd,
