@@ -34,7 +34,8 @@ def find_by_identifier(db, text: str) -> list[dict]:
     kind, value = found
     records = []
     if kind == "nct":
-        records.append(trials.get_trial(db, value))
+        trial = trials.get_trial(db, value)
+        records.append(trial.to_dict() if trial is not None else None)
     else:
         try:
             records.append(publications.get_publication(db, value))

@@ -26,9 +26,7 @@ def store(tmp_path_factory):
     sync_topics(db, load_watchlist().topic_rows())
     study = ketamine_bpd_study("NCT03395314")
     for version in (study, changed_study(ketamine_bpd_study("NCT03395314"))):
-        rec = normalise_study(version)
-        rec["raw"] = version
-        trials.save_trials(db, [rec], topic="ketamine-bpd")
+        trials.save_trials(db, [normalise_study(version)], topic="ketamine-bpd")
     trials.follow_trial(db, "NCT03395314", "watchlist")
     db.conn.close()
     return path

@@ -17,9 +17,7 @@ def store(tmp_path_factory):
     build_store(path)
     db = open_db(path)
     study = ketamine_bpd_study("NCT03395314")
-    rec = normalise_study(study)
-    rec["raw"] = study
-    trials.save_trials(db, [rec], topic="ketamine-bpd")
+    trials.save_trials(db, [normalise_study(study)], topic="ketamine-bpd")
     yield path, db
     db.conn.close()
 

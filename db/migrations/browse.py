@@ -12,6 +12,8 @@ paper cites before ClinicalTrials.gov is crawled, or a followed trial before its
 
 from __future__ import annotations
 
+import hashlib
+
 from litwatch.vocab.evidence import evidence_case_sql, groups_signature
 
 # (table, column, other table, other column): every link between stored records.
@@ -23,6 +25,9 @@ FOREIGN_KEYS = (
     ("trial_topics", "nct_id", "trials", "nct_id"),
     ("trial_topics", "topic", "topics", "name"),
     ("trial_history", "nct_id", "trials", "nct_id"),
+    ("trial_raw", "nct_id", "trials", "nct_id"),
+    ("trial_retractions", "nct_id", "trials", "nct_id"),
+    ("trial_retractions", "pmid", "publications", "pmid"),
     ("followed_trials", "nct_id", "trials", "nct_id"),
     ("trial_links", "nct_id", "trials", "nct_id"),
     ("trial_links", "pmid", "publications", "pmid"),
@@ -33,6 +38,7 @@ FOREIGN_KEYS = (
     ("feed_item_topics", "item_id", "feed_items", "id"),
     ("feed_item_topics", "topic", "topics", "name"),
     ("digest_items", "digest_id", "digests", "id"),
+    # Not trial_flags: its table-level UNIQUE (nct_id, flag) would not survive the rebuild.
 )
 
 
@@ -77,9 +83,14 @@ def evidence_view(db):
     )
 
 
+def _keys_signature() -> str:
+    return hashlib.sha1(repr(FOREIGN_KEYS).encode()).hexdigest()[:8]
+
+
 MIGRATIONS = [
     ("001_topics", m001_topics),
-    ("002_foreign_keys", m002_foreign_keys),
+    # Named by the list's signature: a link added to FOREIGN_KEYS is declared at the next open.
+    (f"002_foreign_keys_{_keys_signature()}", m002_foreign_keys),
     # Named by the evidence groups' signature: when the groups change, the view is made again.
     (f"003_evidence_view_{groups_signature()}", evidence_view),
 ]
