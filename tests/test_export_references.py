@@ -34,6 +34,8 @@ def export(store, fmt, *extra):
 
 def family_names(shape) -> list[str]:
     """The stored authors' family names, in order (collective names whole)."""
+    if shape.get("author_details"):
+        return [d.get("last_name") or d.get("collective_name") for d in shape["author_details"]]
     out = []
     for display in shape["authors"]:
         person = split_display_name(display)
@@ -43,7 +45,8 @@ def family_names(shape) -> list[str]:
 
 def first_name_part(name: str, shape) -> str:
     """The family part of "Family, Given"; a collective name (which may hold commas) whole."""
-    return name if name in shape["authors"] else name.split(", ")[0]
+    collective = {d.get("collective_name") for d in shape.get("author_details") or []} | set(shape["authors"])
+    return name if name in collective else name.split(", ")[0]
 
 
 def split_bibtex_names(value: str) -> list[str]:
@@ -151,3 +154,47 @@ def test_display_names_split_into_family_and_initials():
     assert split_display_name("Krystal JH") == {"family": "Krystal", "given": "JH"}
     assert split_display_name("van der Berg AB") == {"family": "van der Berg", "given": "AB"}
     assert split_display_name("COVID-19 Study Group") == {"literal": "COVID-19 Study Group"}
+
+
+@pytest.fixture(scope="module")
+def books(tmp_path_factory):
+    from conftest import PUBMED_FIXTURES
+
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db import open_db, publications
+
+    path = tmp_path_factory.mktemp("books") / "litwatch.db"
+    db = open_db(path)
+    records = list(parse_pubmed((PUBMED_FIXTURES / "derived" / "book_chapters.xml").read_bytes()))
+    publications.save_publications(db, records, "ketamine-depression")
+    shapes = list(publications.iter_publications(db))
+    db.conn.close()
+    assert {s["pmid"] for s in shapes} >= {"90000101", "90000102"}
+    return path, {s["pmid"]: s for s in shapes}
+
+
+def test_book_chapters_export_as_chapters(books):
+    entries = {e["accession_number"]: e for e in rispy.loads(export(books, "ris"))}
+    chapter = entries["90000101"]
+    shape = books[1]["90000101"]
+    assert chapter["type_of_reference"] in ("CHAP", "BOOK")
+    assert chapter["publisher"] == "StatPearls Publishing"
+    assert "NBK900101" in " ".join(chapter["urls"])
+    assert [first_name_part(a, shape) for a in chapter.get("authors", [])] == family_names(shape)
+    items = {i["PMID"]: i for i in json.loads(export(books, "csl-json"))}
+    assert items["90000101"]["type"] in ("chapter", "book")
+    if items["90000101"]["type"] == "chapter":
+        assert items["90000101"]["container-title"] == "StatPearls"
+    parser = BibTexParser(common_strings=True)
+    bib = {e["pmid"]: e for e in bibtexparser.loads(export(books, "bibtex"), parser=parser).entries}
+    assert bib["90000102"]["ENTRYTYPE"] in ("incollection", "book") and bib["90000102"]["publisher"]
+
+
+def test_a_bookshelf_id_finds_its_chapter_in_search(books):
+    from litwatch.db import open_db
+    from litwatch.db.search import search_all
+
+    db = open_db(books[0], read_only=True)
+    hits = search_all(db, "NBK900101")
+    assert hits and hits[0]["pmid"] == "90000101"
+    db.conn.close()

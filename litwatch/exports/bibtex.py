@@ -51,7 +51,7 @@ def bibtex_entry(ref: dict) -> dict:
         "month": MONTHS[ref["date_parts"][1] - 1] if len(ref["date_parts"]) > 1 and 1 <= ref["date_parts"][1] <= 12 else None,
         "volume": ref["volume"], "number": ref["issue"],
         "pages": ref["pages"].replace("-", "--") if ref["pages"] else None,
-        "issn": ref["issn"], "pmid": ref["pmid"], "pmcid": ref["pmcid"], "abstract": ref["abstract"],
+        "issn": ref["issn"], "isbn": ref["isbn"], "edition": ref["edition"], "pmid": ref["pmid"], "pmcid": ref["pmcid"], "abstract": ref["abstract"],
         "keywords": ", ".join(ref["keywords"]) or None, "language": ref["language"],
     }
     for name, value in fields.items():

@@ -19,7 +19,7 @@ def csl_item(ref: dict) -> dict:
     optional = {
         "container-title": container,
         "container-title-short": ref["journal_abbrev"] if ref["type"] == "article" else None,
-        "volume": ref["volume"], "issue": ref["issue"], "page": ref["pages"], "ISSN": ref["issn"],
+        "volume": ref["volume"], "issue": ref["issue"], "page": ref["pages"], "ISSN": ref["issn"], "ISBN": ref["isbn"], "edition": ref["edition"],
         "publisher": ref["publisher"], "publisher-place": ref["place"],
         "DOI": ref["doi"], "PMID": ref["pmid"], "PMCID": ref["pmcid"], "URL": ref["url"],
         "abstract": ref["abstract"], "keyword": ", ".join(ref["keywords"]) or None, "language": ref["language"],

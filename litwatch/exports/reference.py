@@ -62,32 +62,42 @@ def to_reference(pub: dict, raw: dict) -> dict:
         authors = raw["authors"]
     else:
         authors = [split_display_name(a) for a in pub.get("authors") or []]
-    is_book = pub.get("kind") in ("book", "book_chapter") or bool(pub.get("book")) or "book_title" in raw
-    date = _date_parts(pub.get("pub_date"))
     book = pub.get("book") if isinstance(pub.get("book"), dict) else {}
-    nbk = raw.get("nbk") or pub.get("nbk") or book.get("nbk")
+    record_type = pub.get("record_type") or ("book_chapter" if "book_title" in raw and not raw.get("book_title_only")
+                                             else "book" if "book_title" in raw else "article")
+    is_book = record_type in ("book_chapter", "book")
+    if book.get("editor_details"):
+        editors = _from_details(book["editor_details"])
+    elif book.get("editors"):
+        editors = [split_display_name(e) for e in book["editors"]]
+    else:
+        editors = raw.get("editors") or []
+    date = _date_parts(pub.get("pub_date"))
+    nbk = pub.get("nbk") or book.get("accession") or raw.get("nbk")
     ref = {
         "id": pub.get("pmid") or nbk,
-        "type": ("book" if raw.get("book_title_only") else "chapter") if is_book else "article",
+        "type": {"book_chapter": "chapter", "book": "book"}.get(record_type, "article"),
         "title": fragment_to_text(pub.get("title")),
         "authors": authors,
-        "editors": raw.get("editors") or [],
-        "journal": pub.get("journal"),
-        "journal_abbrev": pub.get("journal_abbrev"),
-        "book_title": raw.get("book_title") or book.get("title") or book.get("book_title"),
-        "publisher": raw.get("publisher") or book.get("publisher"),
-        "place": raw.get("place"),
+        "editors": editors,
+        "journal": None if is_book else pub.get("journal"),
+        "journal_abbrev": None if is_book else pub.get("journal_abbrev"),
+        "book_title": fragment_to_text(book.get("book_title")) or raw.get("book_title") or (pub.get("journal") if is_book else None),
+        "publisher": book.get("publisher") or raw.get("publisher"),
+        "place": book.get("publisher_location") or raw.get("place"),
+        "edition": book.get("edition") or raw.get("edition"),
+        "isbn": (book.get("isbn") or [None])[0],
         "year": date[0] if date else None,
         "date_parts": date,
-        "volume": raw.get("volume"),
-        "issue": raw.get("issue"),
-        "pages": raw.get("pages"),
-        "issn": raw.get("issn"),
+        "volume": book.get("volume") if is_book else raw.get("volume"),
+        "issue": None if is_book else raw.get("issue"),
+        "pages": None if is_book else raw.get("pages"),
+        "issn": None if is_book else raw.get("issn"),
         "doi": pub.get("doi"),
         "pmid": pub.get("pmid"),
         "pmcid": pub.get("pmcid"),
         "nbk": nbk,
-        "url": (bookshelf_url(nbk) if is_book and nbk else None) or pub.get("url") or (pubmed_url(pub["pmid"]) if pub.get("pmid") else None),
+        "url": (book.get("url") or (bookshelf_url(nbk) if nbk else None)) if is_book else (pub.get("url") or (pubmed_url(pub["pmid"]) if pub.get("pmid") else None)),
         "doi_url": doi_url(pub["doi"]) if pub.get("doi") else None,
         "abstract": fragment_to_text(pub.get("abstract")) or None,
         "keywords": list(dict.fromkeys([*(pub.get("keywords") or []), *(pub.get("mesh") or [])])),

@@ -34,7 +34,8 @@ def ris_entry(ref: dict) -> dict:
         entry["secondary_title"] = ref["book_title"]
     optional = {
         "year": ref["year"], "date": "/".join(f"{p:02d}" if i else str(p) for i, p in enumerate(ref["date_parts"])) or None,
-        "volume": ref["volume"], "number": ref["issue"], "doi": ref["doi"], "issn": ref["issn"],
+        "volume": ref["volume"], "number": ref["issue"], "doi": ref["doi"], "issn": ref["issn"] or ref["isbn"],
+        "edition": ref["edition"],
         "publisher": ref["publisher"], "place_published": ref["place"], "abstract": ref["abstract"],
         "language": ref["language"],
     }
