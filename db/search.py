@@ -83,3 +83,11 @@ def search_all(db, query: str, *, since: str | None = None, kind: str | None = N
             seen.add(key)
             out.append(shape)
     return out[:limit]
+
+
+def publication_type_counts(db) -> dict[str, int]:
+    """{publication type: papers} over the store, for "no paper has type X; stored: ..." messages."""
+    rows = db.execute(
+        "SELECT j.value, count(*) FROM publications p, json_each(p.publication_types) j GROUP BY j.value ORDER BY 2 DESC"
+    ).fetchall()
+    return {value: n for value, n in rows}

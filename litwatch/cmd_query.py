@@ -13,7 +13,7 @@ from collections import Counter
 
 import click
 
-from litwatch.cli_common import SuggestingChoice, nothing_matches, one_line_ident, pass_ctx
+from litwatch.cli_common import SuggestingChoice, nothing_matches, one_line_ident, pass_ctx, suggestion
 from litwatch.exports import REFERENCE_FORMATS
 from litwatch.vocab.errors import LitwatchError
 
@@ -73,10 +73,22 @@ def search(ctx, query, since, kind, topic, limit, as_json):
         return
     if not hits:
         filters = [f"{name} {value}" for name, value in (("--since", since), ("--type", kind), ("--topic", topic)) if value]
-        click.echo(f"no matches for {text!r}" + (f" with {', '.join(filters)}" if filters else ""), err=True)
+        click.echo(f"no matches for {text!r}" + (f" with {', '.join(filters)}" if filters else "") + _type_hint(ctx.db, kind), err=True)
         return
     for hit in hits:
         click.echo(format_hit(hit))
+
+
+def _type_hint(db, kind: str | None) -> str:
+    """When --type names a publication type no stored paper has: say so, and the nearest."""
+    from litwatch.db.search import KINDS, publication_type_counts
+
+    if not kind or kind.strip().lower().replace(" ", "_").rstrip("s") in KINDS:
+        return ""
+    counts = publication_type_counts(db)
+    if any(t.lower() == kind.strip().lower() for t in counts):
+        return ""
+    return f"; no stored paper has publication type {kind!r}{suggestion(kind, [*KINDS, *counts])}"
 
 
 def find_record(db, ident: str) -> dict | None:

@@ -72,3 +72,10 @@ def test_leading_minus_excludes_from_the_command_line(store):
 def test_search_with_no_match_names_the_query_and_filters(store):
     proc = litwatch("search", "xylophone", "--type", "trial", db=store[0])
     assert proc.returncode == 0 and proc.stderr.strip() == "no matches for 'xylophone' with --type trial"
+
+
+def test_a_publication_type_no_paper_has_is_named_with_the_nearest(store):
+    proc = litwatch("search", "ketamine", "--type", "Reveiw", db=store[0])
+    assert proc.returncode == 0
+    assert proc.stderr.strip() == ("no matches for 'ketamine' with --type Reveiw; no stored paper has publication type "
+                                   "'Reveiw' (did you mean 'Review'?)")
