@@ -1,17 +1,24 @@
-"""Open the database file (WAL, foreign keys, busy timeout, migrations) and the one
-transaction convention every write in ``db/`` follows (``transaction``)."""
+"""Open the database file: WAL, foreign keys, busy timeout, migrations; or read-only;
+and the one transaction convention every write in ``db/`` follows (``transaction``).
+
+Commands that only read (``search``, ``show``, ``export``...) open it read-only through
+SQLite's ``mode=ro`` URI: they work on a file the user may only read, and a path that does
+not exist is an error instead of a new empty database.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import quote
 
 import sqlite_utils
 
-from litwatch.db.migrations import apply_migrations
+from litwatch.db.migrations import all_migrations, apply_migrations
 from litwatch.vocab.errors import LitwatchError
 
 # A crawl child and the CLI may write at the same moment; wait this long for the other's
@@ -19,8 +26,10 @@ from litwatch.vocab.errors import LitwatchError
 BUSY_TIMEOUT_MS = 30_000
 
 
-def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
+def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
     path = Path(path)
+    if read_only:
+        return _open_read_only(path)
     if path.parent and not path.parent.exists():
         raise LitwatchError(f"{path}: folder {path.parent} does not exist (set LITWATCH_DB)")
     try:
@@ -28,7 +37,9 @@ def open_db(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db = sqlite_utils.Database(conn)
         db.enable_wal()
-        conn.execute("PRAGMA foreign_keys = ON")
+        # Foreign keys are declared for navigation, not enforced: a link may name a record
+        # not stored yet (db/migrations/browse.py says which).
+        conn.execute("PRAGMA foreign_keys = OFF")
         if migrate:
             apply_migrations(db)
     except sqlite3.DatabaseError as exc:
@@ -83,3 +94,45 @@ def database_path(db) -> str:
         return db.execute("PRAGMA database_list").fetchone()[2] or "database"
     except Exception:
         return "database"
+
+
+def _connect_ro(path: Path, immutable: bool) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file for real
+    return conn
+
+
+def _pending_migrations(conn: sqlite3.Connection) -> bool:
+    try:
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError:
+        return True
+    return any(name not in done for name, _ in all_migrations())
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent if str(path.parent) else Path("."), os.W_OK)
+
+
+def _open_read_only(path: Path) -> sqlite_utils.Database:
+    if not path.is_file():
+        where = "its folder does not exist" if not path.parent.exists() else "no such file"
+        raise LitwatchError(f"{path}: no litwatch database there ({where}); check --db / LITWATCH_DB, "
+                            "or create one with litwatch crawl (or litwatch demo)")
+    try:
+        try:
+            conn = _connect_ro(path, immutable=False)
+        except sqlite3.OperationalError:
+            # A WAL database whose -shm cannot be created here (a folder we may not write):
+            # read it as an immutable file, which is what a read-only copy is.
+            conn = _connect_ro(path, immutable=True)
+        if _pending_migrations(conn) and _writable(path):
+            # An older database: bring it up to date once (writing), then read it read-only.
+            conn.close()
+            open_db(path).conn.close()
+            conn = _connect_ro(path, immutable=False)
+    except sqlite3.DatabaseError as exc:
+        raise LitwatchError(f"{path}: not a usable litwatch database: {exc}") from None
+    return sqlite_utils.Database(conn)

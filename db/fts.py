@@ -15,6 +15,10 @@ from litwatch.vocab.errors import QueryError
 _TOKEN_RE = re.compile(r'"([^"]*)"|(\S+)')
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 OPERATORS = {"OR", "AND", "NOT"}
+# A query longer than this is not something a person typed or pasted as a search (a
+# 12,000-word query took 10 s): refused with a one-line message instead.
+MAX_QUERY_CHARS = 1000
+MAX_QUERY_TERMS = 64
 
 
 def to_fts_query(text: str) -> str:
@@ -27,6 +31,9 @@ def to_fts_query(text: str) -> str:
     """
     if text is None or not text.strip():
         raise QueryError("empty search query: give one or more words, e.g. litwatch search ketamine")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"search query too long ({len(text)} characters; at most {MAX_QUERY_CHARS}): "
+                         "search for a few words, a title or an identifier")
     if text.count('"') % 2:
         raise QueryError(f"unbalanced quote in search query {text!r}: close the phrase with \"")
     parts: list[str] = []
@@ -53,7 +60,8 @@ def to_fts_query(text: str) -> str:
         term = '"' + " ".join(words) + '"' + ("*" if prefix else "")
         if negate:
             if not parts:
-                raise QueryError(f"search query {text!r}: -{word} needs a positive term before it")
+                raise QueryError(f"search query {text!r}: a leading - excludes a word from what the other words find; "
+                                 f"add a word to search for, e.g. litwatch search depression -{word}")
             parts.append("NOT " + term)
             pending_op = None
             continue
@@ -65,4 +73,22 @@ def to_fts_query(text: str) -> str:
         raise QueryError(f"search query {text!r}: {pending_op} needs a term on each side")
     if not parts:
         raise QueryError(f"search query {text!r} has no words to search for")
+    terms = sum(1 for p in parts if p not in OPERATORS)
+    if terms > MAX_QUERY_TERMS:
+        raise QueryError(f"search query has {terms} terms (at most {MAX_QUERY_TERMS}): search for fewer words")
     return " ".join(parts)
+
+
+def title_phrase_query(text: str) -> str | None:
+    """A pasted title as one FTS5 phrase on the title column, or None for a short query.
+
+    Words only (punctuation and markup drop out the same way the index drops them), so
+    ``Ketamine and the neurobiology of depression: Toward...`` finds the paper so titled.
+    """
+    if '"' in text or any(w in OPERATORS for w in text.split()):
+        return None
+    words = _WORD_RE.findall(text)
+    if len(words) < 4:
+        return None
+    return 'title : "' + " ".join(words[:MAX_QUERY_TERMS]) + '"'
+

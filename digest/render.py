@@ -148,7 +148,7 @@ def _badge_colour(label: str) -> str:
 
 def _env(html: bool) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("digest", "templates"),
+        loader=jinja2.PackageLoader("litwatch.digest", "templates"),
         autoescape=html,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

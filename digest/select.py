@@ -27,24 +27,7 @@ import sqlite_utils
 from litwatch.config import Topic, Watchlist
 from litwatch.db.digests import iso, last_delivered, pending_clause, taken_keys
 from litwatch.digest.markup import first_sentences, shorten
-
-# Strength of evidence, strongest first: (label, PubMed publication types).  A paper goes
-# in the first group any of its types matches; a paper matching none goes in the last.
-EVIDENCE_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("Guidelines, systematic reviews & meta-analyses", frozenset({
-        "Systematic Review", "Meta-Analysis", "Network Meta-Analysis", "Practice Guideline", "Guideline", "Consensus Development Conference",
-    })),
-    ("Randomised controlled trials", frozenset({"Randomized Controlled Trial", "Equivalence Trial"})),
-    ("Other clinical trials", frozenset({
-        "Clinical Trial", "Clinical Trial, Phase I", "Clinical Trial, Phase II", "Clinical Trial, Phase III",
-        "Clinical Trial, Phase IV", "Controlled Clinical Trial", "Pragmatic Clinical Trial", "Adaptive Clinical Trial",
-    })),
-    # "Multicenter Study" and "Comparative Study" describe designs of any kind: badges only.
-    ("Observational studies", frozenset({"Observational Study", "Twin Study"})),
-    ("Reviews", frozenset({"Review", "Scoping Review"})),
-    ("Case reports", frozenset({"Case Reports"})),
-)
-OTHER_GROUP = "Other publications"
+from litwatch.vocab.evidence import EVIDENCE_GROUPS, OTHER_GROUP, evidence_group  # one list: digest and browse view
 
 # Publication types worth a badge, with the short name shown.  Types not listed (Journal
 # Article, Research Support, ...) say nothing a reader acts on.
@@ -382,14 +365,6 @@ def _pairs(db: sqlite_utils.Database, sql: str, ids: list[str]) -> dict[str, lis
 def iso_week(moment: dt.datetime, timezone: str) -> str:
     year, week, _ = moment.astimezone(ZoneInfo(timezone)).isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def evidence_group(publication_types: list[str]) -> str:
-    types = set(publication_types)
-    for label, members in EVIDENCE_GROUPS:
-        if types & members:
-            return label
-    return OTHER_GROUP
 
 
 def conclusion_of(sections_json: str | None, abstract: str | None) -> tuple[str, bool]:

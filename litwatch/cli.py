@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from litwatch import __version__, cmd_crawl, cmd_digest, cmd_query, cmd_schedule
-from litwatch.cli_common import Context
+from litwatch import __version__, cmd_browse, cmd_crawl, cmd_demo, cmd_digest, cmd_query, cmd_schedule
+from litwatch.cli_common import READ_COMMANDS, Context
 from litwatch.vocab.errors import LitwatchError
 
 
@@ -38,11 +38,11 @@ def cli(ctx: click.Context, config_path: str | None, db_path: str | None, debug:
     from litwatch.vocab.text import redact_logging
 
     redact_logging()
-    ctx.obj = Context(config_path=config_path, db_path=db_path, debug=debug)
+    ctx.obj = Context(config_path=config_path, db_path=db_path, debug=debug, read_only=ctx.invoked_subcommand in READ_COMMANDS)
 
 
 def _register() -> None:
-    for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule):
+    for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule, cmd_browse, cmd_demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

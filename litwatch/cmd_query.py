@@ -6,14 +6,15 @@ Each command is a thin skin: the work is done by ``db.search``, ``db.publication
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import sys
+from collections import Counter
 
 import click
 
-from litwatch.cli_common import pass_ctx
+from litwatch.cli_common import SuggestingChoice, nothing_matches, one_line_ident, pass_ctx, suggestion
+from litwatch.exports import REFERENCE_FORMATS
 from litwatch.vocab.errors import LitwatchError
 
 
@@ -35,8 +36,11 @@ def _check_topic(ctx, topic):
         ctx.watchlist.topic(topic)
 
 
-@click.command("search")
-@click.argument("query")
+SEARCH_CONTEXT = {"ignore_unknown_options": True}  # "-ketamine" is a word to exclude, not an option
+
+
+@click.command("search", context_settings=SEARCH_CONTEXT)
+@click.argument("query", nargs=-1, required=True)
 @click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Only records first seen (publications: entered PubMed) on or after this date.")
 @click.option("--type", "kind", metavar="T", help="publication, trial, feed_item, or a PubMed publication type such as 'Randomized Controlled Trial'.")
 @click.option("--topic", metavar="NAME", help="Only records found by this topic.")
@@ -44,53 +48,86 @@ def _check_topic(ctx, topic):
 @click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shapes.")
 @pass_ctx
 def search(ctx, query, since, kind, topic, limit, as_json):
-    """Full-text search over stored publications, trials and feed items, best match first.
+    """Full-text search over stored publications, trials and feed items.
 
     QUERY is plain words and "quoted phrases"; OR and NOT (in capitals), a leading - to
-    exclude a word and a trailing * for a prefix also work.
+    exclude a word (litwatch search depression -ketamine) and a trailing * for a prefix
+    also work.  An identifier (PMID, PMC id, DOI, NCT number, NBK id) finds its record,
+    and a pasted title its paper.
+
+    Order: the record an identifier names first, then papers whose title is the query,
+    then every match by relevance (bm25: title and indexing terms weigh more than the
+    abstract).
     """
     from litwatch.db.search import search_all
     from litwatch.text import format_hit
 
+    for word in query:
+        if word.startswith("--"):
+            raise click.UsageError(f"no such option: {word.split('=')[0]}")
+    text = " ".join(query)
     _check_topic(ctx, topic)
-    hits = search_all(ctx.db, query, since=since, kind=kind, topic=topic, limit=limit)
+    hits = search_all(ctx.db, text, since=since, kind=kind, topic=topic, limit=limit)
     if as_json:
         _dump(hits)
         return
     if not hits:
-        click.echo("no matches", err=True)
+        filters = [f"{name} {value}" for name, value in (("--since", since), ("--type", kind), ("--topic", topic)) if value]
+        click.echo(f"no matches for {text!r}" + (f" with {', '.join(filters)}" if filters else "") + _type_hint(ctx.db, kind), err=True)
         return
     for hit in hits:
         click.echo(format_hit(hit))
 
 
+def _type_hint(db, kind: str | None) -> str:
+    """When --type names a publication type no stored paper has: say so, and the nearest."""
+    from litwatch.db.search import KINDS, publication_type_counts
+
+    if not kind or kind.strip().lower().replace(" ", "_").rstrip("s") in KINDS:
+        return ""
+    counts = publication_type_counts(db)
+    if any(t.lower() == kind.strip().lower() for t in counts):
+        return ""
+    return f"; no stored paper has publication type {kind!r}{suggestion(kind, [*KINDS, *counts])}"
+
+
 def find_record(db, ident: str) -> dict | None:
-    """A stored record by PMID, PMC id, DOI, NCT number or feed item id."""
+    """A stored record by PMID, PMC id, DOI, NCT number, NBK id or feed item id."""
     from litwatch.db import feeds, publications, trials
+    from litwatch.vocab.ids import identify
 
     ident = ident.strip()
-    if ident.upper().startswith("NCT"):
+    found = identify(ident)
+    if found and found[0] == "nct":
         from litwatch.text_trials import trial_view
 
-        trial = trials.get_trial(db, ident.upper())
+        trial = trials.get_trial(db, found[1])
         if trial is not None:
             return trial_view(trial, dt.datetime.now(dt.timezone.utc).date())
-        return feeds.get_feed_item(db, ident.upper())
+        return feeds.get_feed_item(db, found[1])
     return publications.get_publication(db, ident) or feeds.get_feed_item(db, ident)
 
 
 @click.command("show")
 @click.argument("ident", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shape.")
+@click.option("--format", "fmt", type=SuggestingChoice(["text", "json", *REFERENCE_FORMATS]), default=None,
+              help="text (default), json, or a reference-manager format for a paper: ris, bibtex, csl-json.")
 @pass_ctx
-def show(ctx, ident, as_json):
+def show(ctx, ident, as_json, fmt):
     """One record: a PMID, a PMC id (PMC...), a DOI or an NCT number."""
     from litwatch.text import format_record
 
+    ident = one_line_ident(ident)
     record = find_record(ctx.db, ident)
     if record is None:
         raise LitwatchError(f"{ident}: not in the store ({ctx.settings.db_path}); try litwatch search, or crawl first")
-    if as_json:
+    fmt = "json" if as_json else (fmt or "text")
+    if fmt in REFERENCE_FORMATS:
+        if record.get("kind") in ("trial", "feed_item"):
+            raise LitwatchError(f"{ident}: --format {fmt} is for papers and book chapters, and this is a {record['kind'].replace('_', ' ')}")
+        _write_references(ctx.db, fmt, [record])
+    elif fmt == "json":
         if record.get("kind") == "publication":  # beyond the contract: key facts with their evidence
             from litwatch.text_publications import key_facts
 
@@ -137,44 +174,34 @@ def trials(ctx, status, topic, followed, overdue, unpublished, today, as_json):
         click.echo(format_trials_table(rows, signal="overdue" if overdue else "unpublished" if unpublished else None))
 
 
-CSV_LIST_SEP = "; "
-# CONTRACT.md's keys: the header of a CSV export with no rows (with rows, the records' own
-# keys are the header, extras included), so a script reading the file always finds its columns.
-CONTRACT_KEYS = {
-    "publications": ["kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
-                     "publication_types", "mesh", "nct_ids", "topics", "retracted", "url"],
-    "trials": ["kind", "nct_id", "title", "official_title", "status", "why_stopped", "phases", "study_type", "enrollment",
-               "start_date", "primary_completion_date", "completion_date", "first_posted", "last_update_posted",
-               "results_first_posted", "has_results", "sponsor", "conditions", "interventions", "pmids", "topics", "history", "url"],
-    "feed_items": ["kind", "id", "feed_kind", "feed_url", "title", "link", "summary", "authors", "published", "doi", "pmid",
-                   "nct_id", "published_as_pmid", "topics", "first_seen_at"],
-}
+def _write_references(db, fmt: str, publications) -> int:
+    from litwatch.exports.bibtex import write_bibtex
+    from litwatch.exports.csl_json import write_csl_json
+    from litwatch.exports.reference import iter_references
+    from litwatch.exports.ris import write_ris
 
-
-def _csv_cell(value):
-    """Lists of plain values join with "; "; objects (history entries, a linked trial) stay JSON."""
-    if isinstance(value, list) and not any(isinstance(x, (dict, list)) for x in value):
-        return CSV_LIST_SEP.join(str(x) for x in value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return value
-
-
-def _csv_rows(records: list[dict]):
-    for rec in records:
-        yield {k: _csv_cell(v) for k, v in rec.items()}
+    writer = {"ris": write_ris, "bibtex": write_bibtex, "csl-json": write_csl_json}[fmt]
+    return writer(iter_references(db, publications), sys.stdout)
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
-@click.option("--kind", type=click.Choice(["publications", "trials", "feed_items"]), default=None, help="Default: publications and trials (json); publications (csv).")
+@click.option("--format", "fmt", type=SuggestingChoice(["json", "csv", *REFERENCE_FORMATS]), default="json", show_default=True,
+              help="json, csv, or for reference managers ris, bibtex, csl-json (publications and book chapters).")
+@click.option("--kind", type=SuggestingChoice(["publications", "trials", "feed_items"]), default=None,
+              help="Default: publications and trials (json); publications (csv, ris, bibtex, csl-json).")
 @click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Only records first seen on or after this date.")
 @pass_ctx
 def export(ctx, fmt, kind, since):
-    """Everything stored (or since a date) to stdout, as a JSON list or CSV."""
+    """Everything stored (or since a date) to stdout, streamed.
+
+    json: a list of CONTRACT's shapes (HTML title/abstract plus title_text/abstract_text);
+    csv: plain text, formula-like cells neutralised with a leading '; ris, bibtex, csl-json:
+    papers and book chapters for Zotero, EndNote, Mendeley, BibTeX/BibLaTeX and Pandoc.
+    """
     from litwatch.db.feeds import iter_feed_items
     from litwatch.db.publications import iter_publications
     from litwatch.db.trials import iter_trials
+    from litwatch.exports.tabular import write_csv, write_json
 
     ctx.db  # open (or fail) before the first byte goes out: never a stray "[" before an error
     sources = {
@@ -182,27 +209,21 @@ def export(ctx, fmt, kind, since):
         "trials": lambda: (t.to_dict() for t in iter_trials(ctx.db, since=since)),
         "feed_items": lambda: iter_feed_items(ctx.db, since=since),
     }
+    if fmt in REFERENCE_FORMATS:
+        if kind not in (None, "publications"):
+            raise click.BadParameter(f"--format {fmt} exports publications (papers and book chapters), not {kind}",
+                                     param_hint="--kind")
+        _write_references(ctx.db, fmt, sources["publications"]())
+        return
     if fmt == "csv":
-        records = list(sources[kind or "publications"]())
-        fields = list(records[0]) if records else CONTRACT_KEYS[kind or "publications"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(_csv_rows(records))
+        write_csv(sources[kind or "publications"](), sys.stdout, kind or "publications")
         return
     kinds = [kind] if kind else ["publications", "trials"]
-    out = sys.stdout
-    out.write("[")
-    first = True
-    for name in kinds:
-        for record in sources[name]():
-            out.write("\n  " if first else ",\n  ")
-            out.write(json.dumps(record, ensure_ascii=False))
-            first = False
-    out.write("\n]\n" if not first else "]\n")
+    write_json((record for name in kinds for record in sources[name]()), sys.stdout)
 
 
 @click.command("citations")
-@click.option("--status", type=click.Choice(["resolved", "unresolved", "pending"]), help="Only citations with this status.")
+@click.option("--status", type=SuggestingChoice(["resolved", "unresolved", "pending"]), help="Only citations with this status.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def citations(ctx, status, as_json):
@@ -213,6 +234,9 @@ def citations(ctx, status, as_json):
     rows = list_citations(ctx.db, status=status)
     if as_json:
         _dump(rows)
+    elif not rows and status:
+        stored = Counter(row.get("status") for row in list_citations(ctx.db))
+        click.echo(nothing_matches("citation", f"has status {status}", dict(stored)), err=True)
     elif not rows:
         click.echo("no citations stored: run litwatch crawl --source seeds", err=True)
     else:

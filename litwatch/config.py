@@ -79,6 +79,11 @@ class Watchlist:
     # incremental crawl re-asks for a few days before its watermark.
     overlap_days: int = 7
 
+    def topic_rows(self) -> list[dict]:
+        """The topics as plain rows for the database's ``topics`` table (db.topics.sync_topics)."""
+        return [{"name": t.name, "title": t.title, "pubmed": t.pubmed, "ctgov": dict(t.ctgov), "feeds": list(t.feeds),
+                 "keywords": list(t.keywords)} for t in self.topics]
+
     def topic(self, name: str) -> Topic:
         for t in self.topics:
             if t.name == name:
@@ -114,29 +119,91 @@ def _string_list(path: str, key: str, value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in value)
 
 
-def _date(path: str, key: str, value: Any) -> dt.date | None:
+# Sensible ranges for the watchlist's numbers (inclusive): a value outside them is a typo
+# that would fail later ("Python int too large") or silently do nothing.
+RANGES = {
+    "overlap_days": (0, 365),
+    "schedule.crawl_timeout_minutes": (1, 24 * 60),
+    "digest.max_per_section": (1, 1000),
+}
+EARLIEST_DATE = dt.date(1800, 1, 1)  # PubMed's oldest records are from the 1780s: nothing useful lies before
+# Characters that end a header line or a line anywhere: a header value holding one would
+# either inject a header or make every digest fail at the mail library.
+LINE_BREAKS = ("\r", "\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c")
+CRON_MAX_GAP = dt.timedelta(days=366)
+
+
+def _int(path: str, key: str, value: Any, default: int) -> int:
+    """A whole number within RANGES[key]; booleans are not numbers (TOML ``true`` is not 1)."""
+    if value is None:
+        value = default
+    low, high = RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(path, key, f"must be a whole number from {low} to {high}, not {value!r}")
+    if not low <= value <= high:
+        raise _fail(path, key, f"{value} is out of range: use a whole number from {low} to {high}")
+    return value
+
+
+def _date(path: str, key: str, value: Any, today: dt.date | None = None) -> dt.date | None:
     if value is None:
         return None
+    date = None
     if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
+        date = value.date()
+    elif isinstance(value, dt.date):
+        date = value
+    elif isinstance(value, str):
         try:
-            return dt.date.fromisoformat(value.strip())
+            date = dt.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise _fail(path, key, f"bad date {value!r} (use YYYY-MM-DD)")
+    if date is None:
+        raise _fail(path, key, f"bad date {value!r} (use YYYY-MM-DD)")
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    if date > today:
+        raise _fail(path, key, f"{date.isoformat()} is in the future: nothing would be fetched (use a past date)")
+    if date < EARLIEST_DATE:
+        raise _fail(path, key, f"{date.isoformat()} is before {EARLIEST_DATE.isoformat()}: use a real start date")
+    return date
 
 
-def _cron(path: str, key: str, value: Any, timezone: str) -> str:
+def _header(path: str, key: str, value: str) -> str:
+    """A value that goes into a mail header: one line."""
+    if any(ch in value for ch in LINE_BREAKS) or any(ord(ch) < 32 and ch != "\t" for ch in value):
+        raise _fail(path, key, f"{value!r} holds a line break or control character: a header value is one line")
+    return value
+
+
+def _address(path: str, key: str, value: str) -> str:
+    """Exactly one mail address (``a@b`` or ``Name <a@b>``), parsed by ``email.utils``."""
+    from email.utils import getaddresses
+
+    _header(path, key, value)
+    found = [addr for _, addr in getaddresses([value]) if addr]
+    if len(found) != 1:
+        raise _fail(path, key, f"{value!r} must be one address, not {len(found)} (give each address its own entry)")
+    local, _, domain = found[0].rpartition("@")
+    if not local or not domain or " " in found[0]:
+        raise _fail(path, key, f"{value!r} is not a mail address (like reader@example.org)")
+    return value
+
+
+def _cron(path: str, key: str, value: Any, timezone: str, now: dt.datetime | None = None) -> str:
+    """A crontab expression that parses and fires at least once a year (``0 0 31 2 *`` never does)."""
     text = _string(path, key, value)
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger.from_crontab(text, timezone=timezone)
+        trigger = CronTrigger.from_crontab(text, timezone=timezone)
     except ValueError as exc:
         raise _fail(path, key, f"bad cron expression {text!r}: {exc}") from None
+    moment = now or dt.datetime.now(ZoneInfo(timezone))
+    for _ in range(5):  # five fires in a row, each within a year of the one before
+        fire = trigger.get_next_fire_time(None, moment)
+        if fire is None or fire - moment > CRON_MAX_GAP:
+            raise _fail(path, key, f"cron expression {text!r} does not fire at least once a year")
+        moment = fire + dt.timedelta(seconds=1)
     return text
 
 
@@ -153,8 +220,11 @@ def _ctgov(path: str, key: str, value: Any) -> dict[str, str]:
     raise _fail(path, key, "must be a string (query.term) or a table such as { intr = ..., cond = ... }")
 
 
-def parse_watchlist(data: dict, path: str) -> Watchlist:
-    """Validate a decoded TOML document and build the Watchlist; raises ConfigError."""
+def parse_watchlist(data: dict, path: str, *, today: dt.date | None = None) -> Watchlist:
+    """Validate a decoded TOML document and build the Watchlist; raises ConfigError.
+
+    ``today`` (default: the UTC date) is what "not in the future" compares with.
+    """
     _check_keys(path, "", data, TOP_KEYS)
     follow = _string_list(path, "follow_trials", data.get("follow_trials"))
     for nct in follow:
@@ -187,7 +257,7 @@ def parse_watchlist(data: dict, path: str) -> Watchlist:
                 ctgov=_ctgov(path, f"{where}.ctgov", raw.get("ctgov")),
                 feeds=_string_list(path, f"{where}.feeds", raw.get("feeds")),
                 keywords=_string_list(path, f"{where}.keywords", raw.get("keywords")),
-                backfill_from=_date(path, f"{where}.backfill_from", raw.get("backfill_from")),
+                backfill_from=_date(path, f"{where}.backfill_from", raw.get("backfill_from"), today),
             )
         )
 
@@ -200,9 +270,7 @@ def parse_watchlist(data: dict, path: str) -> Watchlist:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise _fail(path, "schedule.timezone", f"unknown timezone {tz!r} (e.g. Europe/Berlin)") from None
-    timeout = sched_raw.get("crawl_timeout_minutes", 120)
-    if not isinstance(timeout, int) or timeout <= 0:
-        raise _fail(path, "schedule.crawl_timeout_minutes", "must be a positive whole number")
+    timeout = _int(path, "schedule.crawl_timeout_minutes", sched_raw.get("crawl_timeout_minutes"), 120)
     schedule = Schedule(
         timezone=tz,
         crawl=_cron(path, "schedule.crawl", sched_raw.get("crawl", Schedule.crawl), tz),
@@ -217,30 +285,30 @@ def parse_watchlist(data: dict, path: str) -> Watchlist:
     to = dig_raw.get("to", [])
     if isinstance(to, str):
         to = [to]
-    cap = dig_raw.get("max_per_section", DigestOptions.max_per_section)
-    if not isinstance(cap, int) or cap <= 0:
-        raise _fail(path, "digest.max_per_section", "must be a positive whole number")
+    cap = _int(path, "digest.max_per_section", dig_raw.get("max_per_section"), DigestOptions.max_per_section)
+    recipients = _string_list(path, "digest.to", to)
+    for address in recipients:
+        _address(path, "digest.to", address)
     send_empty = dig_raw.get("send_when_empty", False)
     if not isinstance(send_empty, bool):
         raise _fail(path, "digest.send_when_empty", "must be true or false")
     digest = DigestOptions(
-        to=_string_list(path, "digest.to", to),
-        sender=_string(path, "digest.from", dig_raw.get("from", DigestOptions.sender)),
+        to=recipients,
+        sender=_address(path, "digest.from", _string(path, "digest.from", dig_raw.get("from", DigestOptions.sender))),
         max_per_section=cap,
         send_when_empty=send_empty,
-        subject_prefix=_string(path, "digest.subject_prefix", dig_raw.get("subject_prefix", "litwatch")),
+        subject_prefix=_header(path, "digest.subject_prefix",
+                               _string(path, "digest.subject_prefix", dig_raw.get("subject_prefix", "litwatch"))),
     )
 
-    overlap = data.get("overlap_days", 7)
-    if not isinstance(overlap, int) or overlap < 0:
-        raise _fail(path, "overlap_days", "must be a whole number of days >= 0")
+    overlap = _int(path, "overlap_days", data.get("overlap_days"), 7)
     return Watchlist(
         path=path,
         topics=tuple(topics),
         follow_trials=follow,
         schedule=schedule,
         digest=digest,
-        backfill_from=_date(path, "backfill_from", data.get("backfill_from")) or dt.date(2015, 1, 1),
+        backfill_from=_date(path, "backfill_from", data.get("backfill_from"), today) or dt.date(2015, 1, 1),
         overlap_days=overlap,
     )
 
@@ -300,6 +368,14 @@ class Settings:
     def eutils_rate(self) -> float:
         """Requests per second NCBI allows this client: 10 with an API key, 3 without."""
         return 10.0 if self.ncbi_api_key else 3.0
+
+
+def contact_warning(settings: Settings) -> str | None:
+    """NCBI asks every tool to name a contact: one warning line for a crawl without NCBI_EMAIL."""
+    if settings.ncbi_email:
+        return None
+    return ("warning: NCBI_EMAIL is not set: NCBI asks every tool for a contact address "
+            "(export NCBI_EMAIL=you@example.org); requests go out without one")
 
 
 def _base(value: str) -> str:

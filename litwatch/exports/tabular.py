@@ -1,0 +1,84 @@
+"""CSV and JSON exports of the contract's shapes, streamed.
+
+CSV: plain text (titles, abstracts and summaries without markup) and every cell that a
+spreadsheet would run as a formula neutralised with a leading ``'`` (OWASP's rule for
+cells beginning with ``=``, ``+``, ``-``, ``@``, tab or carriage return).  JSON keeps the
+HTML fragments and adds their plain-text forms (``title_text``, ``abstract_text``).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from typing import IO, Iterable, Iterator
+
+from litwatch.vocab.markup import fragment_to_text
+
+CSV_LIST_SEP = "; "
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MARKUP_FIELDS = ("title", "abstract", "official_title")
+# CONTRACT.md's keys: the header of a CSV export with no rows (with rows, the records' own
+# keys are the header, extras included), so a script reading the file always finds its columns.
+CONTRACT_KEYS = {
+    "publications": ["kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
+                     "publication_types", "mesh", "nct_ids", "topics", "retracted", "url"],
+    "trials": ["kind", "nct_id", "title", "official_title", "status", "why_stopped", "phases", "study_type", "enrollment",
+               "start_date", "primary_completion_date", "completion_date", "first_posted", "last_update_posted",
+               "results_first_posted", "has_results", "sponsor", "conditions", "interventions", "pmids", "topics", "history", "url"],
+    "feed_items": ["kind", "id", "feed_kind", "feed_url", "title", "link", "summary", "authors", "published", "doi", "pmid",
+                   "nct_id", "published_as_pmid", "topics", "first_seen_at"],
+}
+
+
+def neutralise(cell):
+    """A text cell a spreadsheet would evaluate, prefixed with ``'`` (shown, not run)."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
+
+
+def csv_cell(key: str, value):
+    """Lists of plain values join with "; "; objects (history entries, a linked trial) stay JSON."""
+    if isinstance(value, list) and not any(isinstance(x, (dict, list)) for x in value):
+        value = CSV_LIST_SEP.join(str(x) for x in value)
+    elif isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    elif key in MARKUP_FIELDS and isinstance(value, str):
+        value = fragment_to_text(value)
+    return neutralise(value)
+
+
+def write_csv(records: Iterable[dict], out: IO[str], kind: str) -> int:
+    """Header from the first record's keys (CONTRACT's keys when there is none)."""
+    it: Iterator[dict] = iter(records)
+    first = next(it, None)
+    fields = list(first) if first is not None else CONTRACT_KEYS[kind]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    count = 0
+    if first is None:
+        return count
+    for record in itertools.chain([first], it):
+        writer.writerow({k: csv_cell(k, v) for k, v in record.items()})
+        count += 1
+    return count
+
+
+def with_plain_text(record: dict) -> dict:
+    """The record with ``title_text`` / ``abstract_text`` beside its HTML fields."""
+    for key in ("title", "abstract"):
+        if key in record:
+            record[f"{key}_text"] = fragment_to_text(record[key]) if record[key] else record[key]
+    return record
+
+
+def write_json(records: Iterable[dict], out: IO[str]) -> int:
+    out.write("[")
+    count = 0
+    for record in records:
+        out.write(",\n  " if count else "\n  ")
+        out.write(json.dumps(with_plain_text(record), ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count

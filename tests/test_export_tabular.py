@@ -1,0 +1,81 @@
+"""CSV and JSON exports: plain text in CSV, formula cells neutralised (OWASP), JSON keeps its
+HTML fields and adds plain-text ones, and the writers stream."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from conftest import PUBMED_FIXTURES
+from export_support import litwatch
+from lxml import etree
+
+from litwatch.crawler.pubmed_parse import parse_pubmed
+from litwatch.db import open_db, publications
+from litwatch.exports.tabular import neutralise, write_csv, write_json
+
+
+def hostile(pmid: str, title: str) -> list:
+    """A recorded paper renumbered, with a given title, through the crawl's own parser."""
+    root = etree.fromstring((PUBMED_FIXTURES / "efetch" / "38011560.xml").read_bytes())
+    art = root.find("PubmedArticle")
+    art.find("MedlineCitation/PMID").text = pmid
+    for aid in art.findall("PubmedData/ArticleIdList/ArticleId"):
+        if aid.get("IdType") == "pubmed":
+            aid.text = pmid
+    title_el = art.find("MedlineCitation/Article/ArticleTitle")
+    title_el.clear()
+    frag = etree.fromstring(f"<ArticleTitle>{title}</ArticleTitle>")
+    title_el.text = frag.text
+    for child in frag:
+        title_el.append(child)
+    return list(parse_pubmed(etree.tostring(root)))
+
+
+def test_csv_neutralises_formulas_and_drops_markup(db_path):
+    db = open_db(db_path)
+    publications.save_publications(db, hostile("90000001", '=HYPERLINK("http://evil.example/","x")'), "t")
+    publications.save_publications(db, hostile("90000002", "Growth of <i>Shewanella</i> at p &lt; 0.001"), "t")
+    publications.save_publications(db, hostile("90000003", "@SUM(A1) -2 +3"), "t")
+    db.conn.close()
+    proc = litwatch("export", "--format", "csv", db=db_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["pmid"]: r for r in csv.DictReader(io.StringIO(proc.stdout))}
+    assert rows["90000001"]["title"] == "'=HYPERLINK(\"http://evil.example/\",\"x\")"
+    assert rows["90000002"]["title"] == "Growth of Shewanella at p < 0.001"
+    assert rows["90000003"]["title"].startswith("'@SUM")
+    for row in rows.values():
+        assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row.values() if v)
+
+    data = json.loads(litwatch("export", "--kind", "publications", db=db_path).stdout)
+    (rec,) = [r for r in data if r["pmid"] == "90000002"]
+    assert rec["title"] == "Growth of <i>Shewanella</i> at p &lt; 0.001"  # HTML kept
+    assert rec["title_text"] == "Growth of Shewanella at p < 0.001"
+    assert "abstract_text" in rec
+
+
+def test_neutralise_rule():
+    for cell in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
+        assert neutralise(cell) == "'" + cell
+    assert neutralise("ketamine") == "ketamine" and neutralise(5) == 5 and neutralise(None) is None
+
+
+def test_writers_stream_from_an_iterator():
+    """Each record is written as it comes: the writers take a generator and never list it."""
+    pulled = []
+
+    def records():
+        for i in range(3):
+            pulled.append(i)
+            yield {"kind": "publication", "pmid": str(i), "title": f"<i>t{i}</i>", "authors": ["A B"]}
+
+    out = io.StringIO()
+    assert write_csv(records(), out, "publications") == 3
+    assert out.getvalue().splitlines()[1] == "publication,0,t0,A B"
+    out = io.StringIO()
+    assert write_json(records(), out) == 3
+    assert [r["title_text"] for r in json.loads(out.getvalue())] == ["t0", "t1", "t2"]
+    out = io.StringIO()
+    assert write_csv(iter(()), out, "trials") == 0
+    assert out.getvalue().startswith("kind,nct_id,title,")
