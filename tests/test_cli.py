@@ -182,8 +182,9 @@ def test_enumerated_options_suggest_the_nearest(db, db_path):
 
 def test_citations_filter_that_matches_nothing_says_what_is_stored(db, db_path):
     from litwatch.db.citations import mark_resolved, sync_citations
+    from litwatch.vocab.records import Citation
 
-    sync_citations(db, [{"document": "d.md", "line": i, "kind": "pmid", "value": str(100 + i), "raw": str(100 + i)}
+    sync_citations(db, [Citation(document="d.md", line=i, kind="pmid", value=str(100 + i), raw=str(100 + i))
                         for i in range(3)], ["d.md"])
     for i in range(3):
         mark_resolved(db, "pmid", str(100 + i), "publication", str(100 + i))
