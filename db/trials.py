@@ -447,3 +447,9 @@ def trial_flags(db, nct_ids: Iterable[str]) -> dict[str, list[TrialFlag]]:
     ):
         out[row[1]].append(_flag(row))
     return dict(out)
+
+
+def status_counts(db) -> dict[str, int]:
+    """How many stored trials have each overall status (for "no trial has status X; stored: ...")."""
+    return {status or "no status": n for status, n in db.execute(
+        "SELECT status, count(*) FROM trials GROUP BY status").fetchall()}

@@ -13,7 +13,7 @@ from collections import Counter
 
 import click
 
-from litwatch.cli_common import SuggestingChoice, nothing_matches, one_line_ident, pass_ctx, suggestion
+from litwatch.cli_common import SuggestingChoice, check_choice, nothing_matches, one_line_ident, pass_ctx, suggestion
 from litwatch.exports import REFERENCE_FORMATS
 from litwatch.vocab.errors import LitwatchError
 
@@ -153,10 +153,12 @@ def trials(ctx, status, topic, followed, overdue, unpublished, today, as_json):
     --overdue lists the most overdue first; each trial's JSON says why it is (or is not)
     flagged: results_overdue_months, unpublished, signals.
     """
-    from litwatch.db.trials import iter_trials
+    from litwatch.db.trials import iter_trials, status_counts
     from litwatch.text_trials import format_trials_table, trial_view
+    from litwatch.vocab.records import OVERALL_STATUSES
 
     _check_topic(ctx, topic)
+    status = check_choice(status, OVERALL_STATUSES, "trial status")
     day = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.timezone.utc).date()
     found = iter_trials(ctx.db, status=status.upper() if status else None, topic=topic, followed_only=followed)
     rows = [trial_view(t, day) for t in found]
@@ -168,8 +170,15 @@ def trials(ctx, status, topic, followed, overdue, unpublished, today, as_json):
     if as_json:
         _dump(rows)
     elif not rows:
-        what = " and ".join(w for w, on in (("overdue", overdue), ("unpublished", unpublished)) if on)
-        click.echo(f"no {what} trials" if what else "no trials stored yet: run litwatch crawl", err=True)
+        stored = status_counts(ctx.db)
+        if not stored:
+            click.echo("no trials stored yet: run litwatch crawl", err=True)
+        else:
+            parts = [f"status {status}" if status else "", f"topic {topic}" if topic else "",
+                     "followed" if followed else "", "overdue" if overdue else "", "unpublished" if unpublished else ""]
+            parts = [p for p in parts if p]
+            condition = f"has status {status}" if parts == [f"status {status}"] else "is " + ", ".join(parts)
+            click.echo(nothing_matches("trial", condition, stored), err=True)
     else:
         click.echo(format_trials_table(rows, signal="overdue" if overdue else "unpublished" if unpublished else None))
 

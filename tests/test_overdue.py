@@ -189,3 +189,12 @@ def test_show_says_why(store, capsys, monkeypatch):
     text = run(capsys, "show", "NCT03418623")
     assert "Reporting:      results overdue by" in text and "(due 2021-03-13)" in text
     assert "no publication found: completed 2020-03-13" in text
+
+
+def test_a_filter_that_matches_nothing_says_what_is_stored(store, capsys):
+    capsys.readouterr()
+    assert litwatch_main(["trials", "--status", "suspended"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("no trial has status SUSPENDED; stored: ") and "COMPLETED" in err
+    assert litwatch_main(["trials", "--status", "recruting"]) != 0  # a typo is refused, with a suggestion
+    assert "did you mean 'RECRUITING'" in capsys.readouterr().err

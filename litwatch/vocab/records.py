@@ -184,6 +184,12 @@ class Citation:
 
 # Trial fields whose change between two stored versions goes into the trial's history, in
 # the order a reader wants them.  "references" is special: only newly added PMIDs count.
+# ClinicalTrials.gov v2 OverallStatus values (the Status enum of ctg-oas-v2.yaml, 2.0.5).
+OVERALL_STATUSES = (
+    "ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING", "RECRUITING",
+    "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE", "TEMPORARILY_NOT_AVAILABLE",
+    "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN",
+)
 HISTORY_FIELDS = (
     "status",
     "why_stopped",
