@@ -357,8 +357,8 @@ def iter_feed_items(db, since: str | None = None, topic: str | None = None) -> I
         yield from _shapes(db, page)
 
 
-def search_feed_items(db, fts_query: str, since: str | None = None, topic: str | None = None, limit: int = 20) -> list[tuple[float, dict]]:
-    """(bm25, shape) for items matching ``fts_query``; items linked to a stored publication
+def search_feed_items(db, fts_query: str, since: str | None = None, topic: str | None = None, limit: int = 20) -> list[tuple[str, dict]]:
+    """(first_seen_at, shape) for items matching ``fts_query``, newest first; items linked to a stored publication
     are left out (the publication is the hit).  ``since`` compares the item's published
     date, else the day it was first seen."""
     clauses, params = ["feed_items_fts MATCH ?", "fi.pmid IS NULL"], [fts_query]
@@ -369,11 +369,10 @@ def search_feed_items(db, fts_query: str, since: str | None = None, topic: str |
         clauses.append("fi.id IN (SELECT item_id FROM feed_item_topics WHERE topic = ?)")
         params.append(topic)
     sql = (
-        "SELECT fi.*, bm25(feed_items_fts) AS _score FROM feed_items_fts "
+        "SELECT fi.* FROM feed_items_fts "
         "JOIN feed_items fi ON fi.rowid = feed_items_fts.rowid "
-        f"WHERE {' AND '.join(clauses)} ORDER BY _score LIMIT ?"
+        f"WHERE {' AND '.join(clauses)} ORDER BY feed_items_fts.rowid DESC LIMIT ?"
     )
     params.append(limit)
     rows = _rows(db, sql, params)
-    scores = [row.pop("_score") for row in rows]
-    return list(zip(scores, _shapes(db, rows)))
+    return [(row["first_seen_at"] or "", shape) for row, shape in zip(rows, _shapes(db, rows))]

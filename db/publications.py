@@ -13,7 +13,7 @@ Reading: ``read_publications`` (PMIDs) and ``get_publication_record`` return Pub
 (with ``topics``, the linked ``nct_ids`` and every correction link), in a constant number
 of statements per page; ``publication_json`` is their JSON shape.  ``get_publication``
 (PMID, PMC id, NBK accession or DOI), ``iter_publications`` (export) and
-``search_publications`` (FTS5 bm25, used by ``db.search``) return that JSON shape.
+``search_publications`` (FTS5, newest first, used by ``db.search``) return that JSON shape.
 
 JSON shape: CONTRACT's publication keys (``kind`` is "publication" for every PubMed record,
 books included, so every consumer of the contract keeps working), plus ``record_type``
@@ -65,9 +65,6 @@ COLUMNS = (
 ZLIB_LEVEL = 1
 # SQLite's default limit on host parameters is 999 in old builds: stay well below it.
 IN_CHUNK = 500
-# bm25 column weights for title, abstract, mesh, keywords: a word in the title or among
-# the indexing terms says more about what a paper is about than one in the abstract.
-BM25_WEIGHTS = (4.0, 1.0, 2.0, 2.0)
 
 # Rows go first into a TEMP staging table, then into ``publications`` with ONE
 # INSERT … SELECT.  The FTS triggers still keep publications_fts current, but FTS5 then
@@ -462,17 +459,19 @@ def iter_publications(db, since: str | None = None, *, page: int = IN_CHUNK) -> 
 
 def search_publications(
     db, fts_query: str, *, since: str | None = None, pub_type: str | None = None, topic: str | None = None, limit: int = 20
-) -> list[tuple[float, dict]]:
-    """(bm25, shape) pairs, best (lowest bm25) first.
+) -> list[tuple[str, dict]]:
+    """(first_seen_at, shape) pairs for the newest ``limit`` matches, newest first.
 
+    Newest first is the order a watch is read in, and the only one that stays fast at a
+    million records: FTS5 walks its index in rowid order (the order litwatch stored the
+    records) and stops at ``limit``, so "the" costs what a rare word costs.  Ranking by
+    bm25 would score every match first (a second for the commonest words at 1M).
     ``since`` compares the PubMed entry date (the first-seen date when there is none);
     ``pub_type`` is a publication type, case-insensitive; ``topic`` a topic name.
     """
-    weights = ", ".join(str(w) for w in BM25_WEIGHTS)
-    columns = ", ".join(f"p.{c}" for c in _READ_COLUMNS)
     sql = (
-        f"SELECT bm25(publications_fts, {weights}) AS _score, {columns} FROM publications_fts "
-        "JOIN publications p ON p.rowid = publications_fts.rowid WHERE publications_fts MATCH ?"
+        "SELECT p.pmid FROM publications_fts f JOIN publications p ON p.rowid = f.rowid "
+        "WHERE publications_fts MATCH ?"
     )
     params: list = [fts_query]
     if since:
@@ -484,14 +483,22 @@ def search_publications(
     if topic:
         sql += " AND EXISTS (SELECT 1 FROM publication_topics t WHERE t.pmid = p.pmid AND t.topic = ?)"
         params.append(topic)
-    sql += " ORDER BY _score LIMIT ?"
+    sql += " ORDER BY f.rowid DESC LIMIT ?"
     params.append(limit)
     try:
-        rows = _rows(db, sql, params)
+        pmids = [row[0] for row in db.execute(sql, params).fetchall()]
     except sqlite3.OperationalError as exc:
         raise QueryError(f"search query not understood ({exc}): use words and \"quoted phrases\"") from None
-    pubs = _complete(db, [_from_row(row) for row in rows])
-    return [(row["_score"], publication_json(pub)) for row, pub in zip(rows, pubs)]
+    return [(pub.first_seen_at or "", publication_json(pub)) for pub in read_publications(db, pmids)]
+
+
+def count_publications(db, fts_query: str, *, cap: int) -> int:
+    """How many publications match, counting no further than ``cap + 1`` (shown "more than cap")."""
+    sql = "SELECT count(*) FROM (SELECT rowid FROM publications_fts WHERE publications_fts MATCH ? LIMIT ?)"
+    try:
+        return db.execute(sql, [fts_query, cap + 1]).fetchone()[0]
+    except sqlite3.OperationalError as exc:
+        raise QueryError(f"search query not understood ({exc}): use words and \"quoted phrases\"") from None
 
 
 def raw_xml(db, pmid: str) -> bytes | None:

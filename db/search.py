@@ -4,11 +4,11 @@ The default order (README, "Search"):
 1. the record an identifier names, when the query is one (PMID, PMC id, DOI, NCT number,
    Bookshelf NBK id; ``vocab.ids.identify``);
 2. papers whose title is the query (a pasted title), as a phrase;
-3. then every match by relevance: SQLite FTS5's bm25, lower is better, with words in a
-   title or in the indexing terms weighing more than words in an abstract.
-Each kind has its own FTS5 table; each module's ``search_*`` returns ``(bm25, shape)``
-pairs, merged here.  bm25 scores of different tables are on comparable scales for short
-queries, which is what users type.
+3. then every match, newest first: each kind's ``search_*`` returns its newest ``limit``
+   matches as ``(first_seen_at, shape)`` pairs, merged here by when litwatch first saw
+   them.  Newest first is what a watch is read for, and it stays fast at a million
+   records: FTS5 reads its index in row order and stops at the limit, where ranking by
+   bm25 must score every match first (a second for the commonest words at 1M).
 """
 
 from __future__ import annotations
@@ -67,14 +67,14 @@ def search_all(db, query: str, *, since: str | None = None, kind: str | None = N
     if title and "publication" in kinds:
         first += [shape for _, shape in
                   publications.search_publications(db, title, since=since, pub_type=pub_type, topic=topic, limit=limit)]
-    hits: list[tuple[float, dict]] = []
+    hits: list[tuple[str, dict]] = []
     if "publication" in kinds:
         hits += publications.search_publications(db, fts, since=since, pub_type=pub_type, topic=topic, limit=limit)
     if "trial" in kinds:
         hits += [(score, t.to_dict()) for score, t in trials.search_trials(db, fts, since=since, topic=topic, limit=limit)]
     if "feed_item" in kinds:
         hits += feeds.search_feed_items(db, fts, since=since, topic=topic, limit=limit)
-    hits.sort(key=lambda pair: pair[0])
+    hits.sort(key=lambda pair: pair[0], reverse=True)  # newest first; a tie keeps each kind's order
     out: list[dict] = []
     seen: set[tuple[str, str]] = set()
     for shape in first + [shape for _, shape in hits]:

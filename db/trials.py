@@ -334,8 +334,9 @@ def iter_trials(db, status: str | None = None, topic: str | None = None, since: 
     yield from _complete(db, _select(db, " AND ".join(where), params, order))
 
 
-def search_trials(db, fts_query: str, since: str | None = None, topic: str | None = None, limit: int = 20) -> list[tuple[float, Trial]]:
-    """Full-text search over titles, conditions, interventions and sponsor: (bm25, trial)."""
+def search_trials(db, fts_query: str, since: str | None = None, topic: str | None = None, limit: int = 20) -> list[tuple[str, Trial]]:
+    """Full-text search over titles, conditions, interventions and sponsor: (first_seen_at, trial),
+    newest first (the order of ``db.search``: see ``search_publications``)."""
     where, params = ["trials_fts MATCH ?"], [fts_query]
     if since:
         where.append("t.first_seen_at >= ?")
@@ -345,12 +346,12 @@ def search_trials(db, fts_query: str, since: str | None = None, topic: str | Non
         params.append(topic)
     params.append(limit)
     rows = db.execute(
-        f"""SELECT t.nct_id, bm25(trials_fts) AS score FROM trials_fts JOIN trials t ON t.rowid = trials_fts.rowid
-            WHERE {' AND '.join(where)} ORDER BY score LIMIT ?""",
+        f"""SELECT t.nct_id, t.first_seen_at FROM trials_fts JOIN trials t ON t.rowid = trials_fts.rowid
+            WHERE {' AND '.join(where)} ORDER BY trials_fts.rowid DESC LIMIT ?""",
         params,
     ).fetchall()
     found = get_trials(db, [nct for nct, _ in rows])
-    return [(score, found[nct]) for nct, score in rows if nct in found]
+    return [(seen or "", found[nct]) for nct, seen in rows if nct in found]
 
 
 def retracted_references(db, nct_ids: Iterable[str] | None = None, since: str | None = None) -> dict[str, list[TrialReference]]:

@@ -48,7 +48,7 @@ SEARCH_CONTEXT = {"ignore_unknown_options": True}  # "-ketamine" is a word to ex
 @click.option("--json", "as_json", is_flag=True, help="Print CONTRACT's JSON shapes.")
 @pass_ctx
 def search(ctx, query, since, kind, topic, limit, as_json):
-    """Full-text search over stored publications, trials and feed items.
+    """Full-text search over stored publications, trials and feed items, newest first.
 
     QUERY is plain words and "quoted phrases"; OR and NOT (in capitals), a leading - to
     exclude a word (litwatch search depression -ketamine) and a trailing * for a prefix
@@ -56,8 +56,7 @@ def search(ctx, query, since, kind, topic, limit, as_json):
     and a pasted title its paper.
 
     Order: the record an identifier names first, then papers whose title is the query,
-    then every match by relevance (bm25: title and indexing terms weigh more than the
-    abstract).
+    then every match, newest first (most recently found by litwatch).
     """
     from litwatch.db.search import search_all
     from litwatch.text import format_hit

@@ -154,11 +154,15 @@ def ranked_db(db):
     return db
 
 
-def test_fts_ranks_title_matches_first_and_filters(ranked_db):
+def test_fts_lists_newest_first_and_filters(ranked_db):
     db = ranked_db
     hits = publications.search_publications(db, '"zolpidem"')
-    assert [s["pmid"] for _, s in hits] == ["90000002", "90000001"]
-    assert hits[0][0] <= hits[1][0]
+    assert [s["pmid"] for _, s in hits] == ["90000002", "90000001"]  # stored last, listed first
+    publications.save_publications(db, [renumber("24084238", "90000004", title="Zolpidem again")], topic="sleep")
+    assert [s["pmid"] for _, s in publications.search_publications(db, '"zolpidem"')][0] == "90000004"
+    assert publications.count_publications(db, '"zolpidem"', cap=1) == 2  # "more than 1"
+    assert publications.count_publications(db, '"zolpidem"', cap=10) == 3
+    db.execute("DELETE FROM publications WHERE pmid = '90000004'")
     assert CONTRACT_KEYS <= set(hits[0][1])
     assert publications.search_publications(db, '"zolpidem"', topic="other") == []
     assert publications.search_publications(db, '"zolpidem"', limit=1)[0][1]["pmid"] == "90000002"
