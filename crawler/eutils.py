@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -49,7 +50,19 @@ def request_delay(rate_per_s: float) -> float:
 @dataclass(frozen=True)
 class EUtilsCall:
     url: str
-    params: dict[str, str]
+    # A list value is sent as the same key repeated (elink: one ``id=`` per PMID gives one
+    # LinkSet per PMID; ``id=a,b`` would merge them).
+    params: dict[str, str | list[str]]
+
+    def form(self) -> list[tuple[str, str]]:
+        """The POST body as (key, value) pairs, repeated keys kept."""
+        pairs: list[tuple[str, str]] = []
+        for key, value in self.params.items():
+            if isinstance(value, list):
+                pairs.extend((key, v) for v in value)
+            else:
+                pairs.append((key, value))
+        return pairs
 
     def describe(self) -> str:
         """A log-safe one-liner: the utility and its search term or id count, never the key."""
@@ -59,8 +72,13 @@ class EUtilsCall:
             if "mindate" in self.params:
                 window = f" {self.params.get('datetype', '')} {self.params['mindate']}-{self.params['maxdate']}"
             return f"{name} {self.params['term'][:80]!r}{window} from {self.params.get('retstart', '0')}"
-        if "id" in self.params:
-            return f"{name} of {self.params['id'].count(',') + 1} PMIDs"
+        if "WebEnv" in self.params:
+            return f"{name} of history query {self.params.get('query_key')} from {self.params.get('retstart')}"
+        ids = self.params.get("id")
+        if isinstance(ids, list):
+            return f"{name} of {len(ids)} PMIDs"
+        if ids:
+            return f"{name} of {ids.count(',') + 1} PMIDs"
         return name
 
 
@@ -76,6 +94,21 @@ def identity(settings: Settings) -> dict[str, str]:
 
 def fmt_date(day: dt.date) -> str:
     return day.strftime(DATE_FMT)
+
+
+# Date fields a window of *new* records is searched on: the entry date, and the create
+# date, which alone moves for a record that entered PubMed more than a year after it was
+# published (NLM sets its entry date to the publication date; API_NOTES "Entry date vs
+# create date").  Both go into ONE search (``[edat] OR [crdt]``): a record in both is
+# counted once, and a window costs one request instead of two.
+NEW_RECORD_FIELDS = ("edat", "crdt")
+
+
+def window_term(term: str, lo: dt.date, hi: dt.date, fields: tuple[str, ...] = NEW_RECORD_FIELDS) -> str:
+    """``(term) AND (lo:hi[edat] OR lo:hi[crdt])``: a date window written into the query."""
+    span = f"{fmt_date(lo)}:{fmt_date(hi)}"
+    dates = " OR ".join(f"{span}[{f}]" for f in fields)
+    return f"({term}) AND ({dates})"
 
 
 def esearch(
@@ -109,34 +142,58 @@ def efetch(settings: Settings, pmids: list[str]) -> EUtilsCall:
 
 
 def efetch_history(settings: Settings, webenv: str, query_key: str, retstart: int, retmax: int) -> EUtilsCall:
-    """efetch.fcgi of a slice of a search kept on the history server (``usehistory=y``)."""
+    """efetch.fcgi of a slice of a search kept on the history server (``usehistory=y``).
+
+    Every slice reads the same result set, so pages cannot shift between requests the way
+    they do when each page re-runs the search."""
     params = {"db": DB, "retmode": "xml", "WebEnv": webenv, "query_key": str(query_key),
               "retstart": str(retstart), "retmax": str(retmax)}
     params.update(identity(settings))
     return EUtilsCall(settings.eutils_url + "efetch.fcgi", params)
 
 
-# ------------------------------------------------------------------ windows
-def split_window(lo: dt.date, hi: dt.date, count: int, cap: int = SEARCH_CAP) -> list[tuple[dt.date, dt.date]]:
-    """Cut [lo, hi] into adjacent day ranges expected to hold at most ``cap`` records each.
+CITEDIN = "pubmed_pubmed_citedin"
 
-    Pieces are equal in days, as many as the count asks for plus one for unevenness; a
-    piece that is still too big is split again by the caller.  A single day cannot be cut
-    (esearch dates have day precision): ``[]`` then.
+
+def elink_citedin(settings: Settings, pmids: list[str]) -> EUtilsCall:
+    """elink.fcgi: the PubMed records citing each PMID, one ``id=`` per PMID (one LinkSet each)."""
+    params: dict[str, str | list[str]] = {"dbfrom": DB, "db": DB, "linkname": CITEDIN, "id": list(pmids)}
+    params.update(identity(settings))
+    return EUtilsCall(settings.eutils_url + "elink.fcgi", params)
+
+
+# ------------------------------------------------------------------ windows
+# A window over the cap is cut so that its first piece is expected to hold this share of
+# the cap: a guess a little short of full leaves room for unevenness.
+TARGET_FILL = 0.8
+# A first piece that got less than this share of what an even spread would put there says
+# the records crowd the later days: the next cut leaves the later part much narrower.
+SPARSE = 0.25
+
+
+def next_cut(lo: dt.date, hi: dt.date, count: int, cap: int = SEARCH_CAP, skew: int = 0) -> dt.date | None:
+    """The last day of the first piece to search when [lo, hi] holds ``count`` > cap records.
+
+    Cut by count, not by equal days: the first piece is ``1/k`` of the days where ``k`` is
+    how many pieces the count needs (an even spread would put ``count/k`` records in it).
+    ``skew`` counts how many first pieces in a row came back sparse (records crowd the
+    recent days, as after a big deposit): each doubles the exponent of the share left to
+    the later part (1/2 -> 1/16 -> 1/65536 of the days when k = 2), so a cluster in the last days of a
+    ten-year window is reached in a few searches, not a dozen halvings.  ``None`` for a
+    single day (esearch dates have day precision: it cannot be cut).
     """
     days = (hi - lo).days + 1
     if days <= 1:
-        return []
-    parts = min(days, max(2, math.ceil(count / cap) + 1))
-    step = days / parts
-    out = []
-    start = lo
-    for i in range(1, parts + 1):
-        end = lo + dt.timedelta(days=round(step * i) - 1) if i < parts else hi
-        if end >= start:
-            out.append((start, end))
-            start = end + dt.timedelta(days=1)
-    return out
+        return None
+    k = max(2, math.ceil(count / (cap * TARGET_FILL)))
+    later = (1 - 1 / k) ** (4 ** skew if skew else 1)
+    first_days = min(days - 1, max(1, round(days * (1 - later))))
+    return lo + dt.timedelta(days=first_days - 1)
+
+
+def is_sparse(first_count: int, first_days: int, count: int, days: int) -> bool:
+    """Whether a first piece got less than SPARSE of its even share of ``count``."""
+    return first_count < SPARSE * count * first_days / max(days, 1)
 
 
 # ------------------------------------------------------------------ answers
@@ -146,6 +203,22 @@ class EUtilsError(Exception):
 
 class SearchCapError(EUtilsError):
     """PubMed refused to page past its 9,999-id cap: the window must be split."""
+
+
+class HistoryExpired(EUtilsError):
+    """The WebEnv / query_key is gone from the history server: search again."""
+
+
+# Every form of "beyond the cap" seen from PubMed (API_NOTES "The 9,999 cap, other forms"):
+# the in-band retstart error, the backend's position error (biopython issue 4189); HTTP
+# 400 on retstart >= 9999 is recognised by the spider from the status.
+_CAP_MESSAGES = re.compile(r"cannot be larger than|out of acceptable range|can only retrieve the first", re.IGNORECASE)
+# An expired or unknown history entry (efetch / esearch with WebEnv).
+_HISTORY_MESSAGES = re.compile(r"unable to obtain query|cannot retrieve history|WebEnv.*(expired|invalid|not found)|invalid WebEnv", re.IGNORECASE)
+
+
+def is_cap_message(message: str) -> bool:
+    return bool(_CAP_MESSAGES.search(message))
 
 
 @dataclass
@@ -184,8 +257,10 @@ def parse_esearch(body: bytes) -> ESearchResult:
     error = root.findtext("ERROR")
     if error is not None and count_text is None:
         message = " ".join(error.split())
-        if "cannot be larger than" in message:
+        if is_cap_message(message):
             raise SearchCapError(f"esearch: {message[:160]}")
+        if _HISTORY_MESSAGES.search(message):
+            raise HistoryExpired(f"esearch: {message[:160]}")
         raise EUtilsError(f"esearch: PubMed answered with an error: {message[:200]}")
     if count_text is None or not count_text.strip().isdigit():
         raise EUtilsError("esearch: answer without a Count")
@@ -223,9 +298,36 @@ def check_efetch(body: bytes) -> None:
             message = " ".join((etree.fromstring(body, _PARSER).findtext(".//ERROR") or "").split())
         except etree.XMLSyntaxError:
             message = head[:120].decode("utf-8", "replace")
+        if _HISTORY_MESSAGES.search(message):
+            raise HistoryExpired(f"efetch: the history server lost the search: {message[:200]}")
+        if is_cap_message(message):
+            raise SearchCapError(f"efetch: {message[:200]}")
         raise EUtilsError(f"efetch: PubMed answered with an error: {message[:200]}")
     if b"<PubmedArticleSet" not in head:
         raise EUtilsError(f"efetch: not a PubmedArticleSet: {head[:80].decode('utf-8', 'replace')!r}")
     tail = body[-64:].rstrip()
     if not (tail.endswith(b"</PubmedArticleSet>") or tail.endswith(b"<PubmedArticleSet/>")):
         raise EUtilsError("efetch: answer cut short (no closing </PubmedArticleSet>)")
+
+
+def parse_elink(body: bytes) -> dict[str, list[str]]:
+    """{PMID asked about: [linked PMIDs]} from an elink answer (one LinkSet per ``id=``).
+
+    A LinkSet without LinkSetDb (nothing links) gives ``[]``; an id=a,b request merges
+    its ids into one LinkSet, whose links are then given to each of them."""
+    root = _root(body, "elink")
+    if root.tag != "eLinkResult":
+        raise EUtilsError(f"elink: unexpected answer <{root.tag}>")
+    error = root.findtext("ERROR")
+    if error is not None and root.find("LinkSet") is None:
+        raise EUtilsError(f"elink: PubMed answered with an error: {' '.join(error.split())[:200]}")
+    out: dict[str, list[str]] = {}
+    for link_set in root.iterfind("LinkSet"):
+        asked = [i.strip() for i in link_set.xpath("IdList/Id/text()")]
+        linked: list[str] = []
+        for db in link_set.iterfind("LinkSetDb"):
+            if (db.findtext("LinkName") or CITEDIN) == CITEDIN:
+                linked.extend(i.strip() for i in db.xpath("Link/Id/text()"))
+        for pmid in asked:
+            out.setdefault(pmid, []).extend(linked)
+    return out

@@ -116,6 +116,11 @@ class StorePublicationPipeline(_DbPipeline):
         if kind == "trial_link":
             counts["si_links"] += publications.link_trial(self.db, item["nct_id"], item["pmids"], "si_search")
             return {"nct_id": item["nct_id"], "linked": len(item["pmids"])}
+        if kind == "citing_links":
+            from litwatch.db.follows import record_citing
+
+            counts["citing_new"] += record_citing(self.db, item["links"])
+            return {"citing_links": len(item["links"])}
         if kind == "queue_stored":
             publications.mark_queue_stored(self.db, item["pmids"])
             return {"queue_stored": len(item["pmids"])}

@@ -33,3 +33,4 @@ def enqueue_pmids(db, items: Iterable[tuple[str, str]]) -> int:
 
 def pending_pmids(db) -> list[str]:
     return [r[0] for r in db.execute("SELECT pmid FROM pubmed_queue WHERE fetched_at IS NULL ORDER BY added_at, pmid")]
+

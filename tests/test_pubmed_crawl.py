@@ -25,7 +25,7 @@ from litwatch.fakes.eutils import FakeEutils
 API_KEY = "SECRET-ncbi-key-7f3a9c"
 DEP_TERM = "ketamine[tiab] AND depress*[tiab]"
 DEP_PMIDS = {"38011560", "36577847", "37552767"}
-ALL_TERM = '"anything at all"[tiab]'  # the fake answers it with every record it holds
+ALL_TERM = "all[sb]"  # PubMed's (and the fake's) "every record"
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 NEW_PMID = "41000001"  # derived in tests: entered today, reports NCT03395314
 CONTRACT_KEYS = {"kind", "pmid", "title", "abstract", "journal", "pub_date", "entrez_date", "doi", "pmcid", "authors",
@@ -149,8 +149,9 @@ def test_every_call_identifies_itself_politely(crawled):
         assert entry.params.get("email") == "watcher@example.org"
         assert entry.params.get("api_key") == API_KEY
         assert entry.status == 200
-    windows = [e for e in log if e.path == "esearch" and e.params.get("mindate")]
-    assert all(e.params["datetype"] in ("edat", "mdat") and e.params.get("usehistory") == "y" for e in windows)
+    windows = [e for e in log if e.path == "esearch" and (e.params.get("mindate") or "[crdt]" in e.params["term"])]
+    assert windows and all(e.params.get("usehistory") == "y" for e in windows)
+    assert all(e.params.get("datetype") == "mdat" or "[edat] OR " in e.params["term"] for e in windows)
     assert crawled["fake"].max_in_window(1.0) <= 10
 
 
@@ -160,8 +161,9 @@ def test_second_crawl_with_nothing_new_fetches_no_records(crawled):
     counts = crawled["second_result"]["counts"]
     assert not counts.get("new") and not counts.get("fetched")
     # the incremental window starts overlap_days before the watermark
-    edat = [e for e in crawled["second_log"] if e.params.get("datetype") == "edat"]
-    assert {e.params["mindate"] for e in edat} == {(TODAY - dt.timedelta(days=7)).strftime("%Y/%m/%d")}
+    new = [e for e in crawled["second_log"] if "[crdt]" in e.params.get("term", "")]
+    lo = (TODAY - dt.timedelta(days=7)).strftime("%Y/%m/%d")
+    assert new and all(f"{lo}:{TODAY:%Y/%m/%d}[edat] OR {lo}:{TODAY:%Y/%m/%d}[crdt]" in e.params["term"] for e in new)
 
 
 def test_api_key_never_in_db_logs_or_output(crawled):

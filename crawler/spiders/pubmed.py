@@ -1,15 +1,25 @@
-"""PubMed spider (E-utilities): each topic's new records, queued PMIDs, followed trials.
+"""PubMed spider (E-utilities): each topic's new records, queued PMIDs, followed trials and papers.
 
 Per topic:
 1. a *count* esearch (whole query, no dates, ``retmax=0``): the total PubMed holds.  It
    catches a query PubMed partly ignored (``ErrorList``: phrase/field not found) and a
    topic that used to find records and now finds none: both are warnings, never a silent
    empty crawl.
-2. the *entry-date window* esearch (``datetype=edat``, ``usehistory=y``) from the topic's
-   watermark minus ``overlap_days`` (first run: the topic's or the watchlist's
-   ``backfill_from``; ``--since`` overrides) to today.  A window holding more than PubMed's
-   9,999-id cap is split into narrower windows (recursively) before paging, and a cap error
-   met anyway splits too: nothing is truncated.  Ids are paged with ``retstart``.
+2. the *new-records window* esearch, ``(query) AND (lo:hi[edat] OR lo:hi[crdt])`` with
+   ``usehistory=y``, from the topic's watermark minus ``overlap_days`` (first run: the
+   topic's or the watchlist's ``backfill_from``; ``--since`` overrides) to today.  The
+   create date catches records that entered PubMed more than a year after publication
+   (their entry date is set to the old publication date).  One answer carries every id of
+   a window (``retmax`` up to the cap), so a window is searched once.  A window over
+   PubMed's 9,999-id cap is split where its records are (``eutils.next_cut``: by the
+   counts the searches return; the later part's count is the difference, so it is never
+   searched just to be counted); a cap error met anyway (in-band, "Position N is out of
+   acceptable range", HTTP 400) splits too: nothing is truncated, nothing retried in vain.
+   The new records of a window are fetched through the history server (WebEnv +
+   query_key + retstart, one consistent result set); when the WebEnv has expired the
+   window is searched again (and split if it has grown past the cap meanwhile).  A
+   short page (fewer records than the result set holds) leaves the topic incomplete: its
+   watermark stays, with a warning, and the missing PMIDs are queued.
 3. the *modification-date window* esearch (``datetype=mdat``, same window, incremental runs
    only).  How we know a stored record changed without fetching it: PubMed moves a record's
    modification date whenever NLM revises it (retraction or erratum notice linked, MeSH
@@ -22,7 +32,10 @@ Per topic:
 Besides the topics: every PMID in ``pubmed_queue`` not fetched yet (seed citations, trial
 references) and every PMID quarantined by an earlier crawl is fetched; every followed trial
 (``followed_trials`` and the watchlist's ``follow_trials``) is searched as ``NCT…[si]``
-and linked to what PubMed returns (``trial_links`` source ``si_search``).
+and linked to what PubMed returns (``trial_links`` source ``si_search``, and a citing link
+for "Citing papers you follow"); the followed papers (``db.follows``) are asked about in
+one batched ``elink`` (``pubmed_pubmed_citedin``, one ``id=`` per PMID) and only citing
+PMIDs not stored yet are fetched.
 
 The spider only requests and parses; it yields items the pipelines of
 ``crawler.pipelines_pubmed`` normalise, validate, quarantine and store.  A topic's
@@ -49,8 +62,11 @@ from litwatch.crawler.pubmed_parse import RecordError, parse_pubmed
 
 SOURCE = "pubmed"
 SLOT = "eutils"
-# ids per esearch page: well under retmax's 10,000 so an answer stays small.
-ESEARCH_PAGE = 5_000
+# ids per esearch answer: every id of a window under the cap in one answer (about 20 bytes
+# each), so a window is never searched twice.  LITWATCH_ESEARCH_PAGE lowers it (test knob).
+ESEARCH_PAGE = eutils.ESEARCH_MAX_RETMAX
+# PMIDs per elink request (POST, one id= each).
+ELINK_BATCH = 200
 # A queued or quarantined PMID PubMed keeps not returning is given up after this many
 # crawls (it stays in the table with its error, visible to `litwatch citations`).
 MAX_QUEUE_ATTEMPTS = 5
@@ -59,6 +75,27 @@ MAX_QUEUE_ATTEMPTS = 5
 def search_cap() -> int:
     """PubMed's 9,999; LITWATCH_PUBMED_CAP lowers it (test knob: split with few records)."""
     return int(os.environ.get("LITWATCH_PUBMED_CAP") or eutils.SEARCH_CAP)
+
+
+def esearch_page() -> int:
+    return int(os.environ.get("LITWATCH_ESEARCH_PAGE") or ESEARCH_PAGE)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One esearch window of a topic: its query, days, and kind ("new" or "mdat")."""
+
+    term: str
+    lo: dt.date
+    hi: dt.date
+    kind: str
+
+    @property
+    def days(self) -> int:
+        return (self.hi - self.lo).days + 1
+
+    def part(self, lo: dt.date, hi: dt.date) -> "Window":
+        return Window(self.term, lo, hi, self.kind)
 
 
 @dataclass
@@ -73,6 +110,8 @@ class Run:
     previous_total: int | None = None
     pending: int = 0
     failed: bool = False
+    # A short page or a lost history: the records are queued, the watermark stays.
+    incomplete: bool = False
     total: int | None = None
     found: set = field(default_factory=set)
 
@@ -124,6 +163,7 @@ class PubmedSpider(LitwatchSpider):
 
     async def start(self):
         from litwatch.db.crawl_state import get_state, quarantined_keys
+        from litwatch.db.follows import followed_pmids
         from litwatch.db.publications import queue_pending
         from litwatch.db.trials import followed_nct_ids
 
@@ -132,6 +172,7 @@ class PubmedSpider(LitwatchSpider):
         self.db = self._open_db()
         self.today = dt.datetime.now(dt.timezone.utc).date()
         self.cap = search_cap()
+        self.page = min(esearch_page(), self.cap)
         self.in_flight: set[str] = set()
         for topic in self.topics:
             state = get_state(self.db, SOURCE, topic.name) or {}
@@ -142,10 +183,10 @@ class PubmedSpider(LitwatchSpider):
             # run.pending, which must not reach 0 (topic done) before the last is issued.
             first = [
                 self._search(run, eutils.esearch(self.lw_settings, topic.pubmed), self.parse_count, "count"),
-                self._window(run, topic.pubmed, mindate, self.today, "edat"),
+                self._window(run, Window(topic.pubmed, mindate, self.today, "new")),
             ]
             if watermark is not None and not self.since:
-                first.append(self._window(run, topic.pubmed, mindate, self.today, "mdat"))
+                first.append(self._window(run, Window(topic.pubmed, mindate, self.today, "mdat")))
             for request in first:
                 yield request
 
@@ -165,12 +206,18 @@ class PubmedSpider(LitwatchSpider):
             call = eutils.esearch(self.lw_settings, f"{nct}[si]", retmax=self.cap)
             yield self._search(run, call, self.parse_trial_search, f"followed trial {nct}", lw_nct=nct)
 
+        papers = followed_pmids(self.db)
+        for i in range(0, len(papers), ELINK_BATCH):
+            run = Run("followed papers")
+            call = eutils.elink_citedin(self.lw_settings, papers[i : i + ELINK_BATCH])
+            yield self._search(run, call, self.parse_citedin, f"papers citing {len(papers[i : i + ELINK_BATCH])} followed papers")
+
     # ------------------------------------------------------------ requests
     def _request(self, run: Run, call: eutils.EUtilsCall, callback, what: str, **meta) -> scrapy.FormRequest:
         run.pending += 1
         return scrapy.FormRequest(
             call.url,
-            formdata=call.params,
+            formdata=call.form(),
             callback=callback,
             errback=self.on_error,
             dont_filter=True,
@@ -181,13 +228,18 @@ class PubmedSpider(LitwatchSpider):
     def _search(self, run, call, callback, what, **meta):
         return self._request(run, call, callback, what, **meta)
 
-    def _window(self, run: Run, term: str, lo: dt.date, hi: dt.date, datetype: str, retstart: int = 0):
-        call = eutils.esearch(
-            self.lw_settings, term, mindate=lo, maxdate=hi, datetype=datetype, retstart=retstart,
-            retmax=min(ESEARCH_PAGE, self.cap), usehistory=True,
-        )
-        what = f"esearch {datetype} {lo}..{hi}" + (f" from {retstart}" if retstart else "")
-        return self._request(run, call, self.parse_window, what, lw_window=(lo, hi), lw_datetype=datetype, lw_term=term)
+    def _window(self, run: Run, window: Window, *, retstart: int = 0, parent=None, ids=(), count=None):
+        """esearch of one window; ``parent`` = (Window, count, skew, exact) when it is the first
+        piece of a split window (the answer then tells the later part's count)."""
+        if window.kind == "new":
+            call = eutils.esearch(self.lw_settings, eutils.window_term(window.term, window.lo, window.hi),
+                                  retstart=retstart, retmax=self.page, usehistory=True)
+        else:
+            call = eutils.esearch(self.lw_settings, window.term, mindate=window.lo, maxdate=window.hi,
+                                  datetype=window.kind, retstart=retstart, retmax=self.page, usehistory=True)
+        what = f"esearch {window.kind} {window.lo}..{window.hi}" + (f" from {retstart}" if retstart else "")
+        return self._request(run, call, self.parse_window, what, lw_window=window, lw_parent=parent,
+                             lw_ids=list(ids), lw_count=count, handle_httpstatus_list=[400])
 
     def _fetches(self, run: Run, pmids: list[str], purpose: str):
         fresh = [p for p in pmids if p not in self.in_flight]
@@ -196,6 +248,14 @@ class PubmedSpider(LitwatchSpider):
             batch = fresh[i : i + eutils.EFETCH_BATCH]
             call = eutils.efetch(self.lw_settings, batch)
             yield self._request(run, call, self.parse_efetch, f"efetch of {len(batch)} PMIDs", lw_pmids=batch, lw_purpose=purpose)
+
+    def _history_fetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str], start: int):
+        """One slice of a window's result set on the history server; the next slice is
+        asked for when this one arrives (so an expired WebEnv costs one request)."""
+        batch = ids[start : start + eutils.EFETCH_BATCH]
+        call = eutils.efetch_history(self.lw_settings, history[0], history[1], start, len(batch))
+        return self._request(run, call, self.parse_efetch, f"efetch {start}..{start + len(batch)} of {window.kind} {window.lo}..{window.hi}",
+                             lw_pmids=batch, lw_purpose="topic", lw_history=(window, history, ids, start))
 
     def _known(self, pmids) -> set[str]:
         from litwatch.db.publications import known_pmids
@@ -207,12 +267,13 @@ class PubmedSpider(LitwatchSpider):
         """The same request again (in-band error, truncated or malformed answer)."""
         return retry_request(response.request, reason, self.settings)
 
-    def _answer(self, response, reader):
-        """(result, None) or (None, retry request); a retry that is used up fails the run."""
+    def _answer(self, response, reader, *, passthrough=(eutils.SearchCapError,)):
+        """(result, None) or (None, retry request); a retry that is used up fails the run.
+        Exceptions in ``passthrough`` (the cap, an expired history) are the caller's."""
         self.counts["requests"] += 1
         try:
             return reader(response.body), None
-        except eutils.SearchCapError:
+        except passthrough:
             raise
         except (eutils.EUtilsError, etree.XMLSyntaxError) as exc:
             try:
@@ -234,10 +295,13 @@ class PubmedSpider(LitwatchSpider):
         if run.failed:
             yield {"_type": "topic_failed", "topic": run.topic, "error": "; ".join(self.errors[-1:]) or "failed"}
             return
+        if run.incomplete:
+            self.warn(f"topic {run.topic}: incomplete this crawl (PubMed served fewer records than it found); "
+                      "the missing ones are queued and the next crawl covers the same days again")
         yield {
             "_type": "topic_done",
             "topic": run.topic,
-            "watermark": run.maxdate.isoformat() if run.move_watermark else None,
+            "watermark": run.maxdate.isoformat() if run.move_watermark and not run.incomplete else None,
             "result_count": run.total,
             "found": len(run.found),
         }
@@ -271,65 +335,133 @@ class PubmedSpider(LitwatchSpider):
 
     def parse_window(self, response):
         run: Run = response.meta["lw_run"]
-        lo, hi = response.meta["lw_window"]
-        datetype = response.meta["lw_datetype"]
-        term = response.meta["lw_term"]
+        window: Window = response.meta["lw_window"]
+        parent = response.meta["lw_parent"]
         retstart = int(response.request.meta["lw_call"].params["retstart"])
+        result = retry = None
         try:
+            if response.status == 400:
+                if retstart == 0:
+                    self.counts["requests"] += 1
+                    self._failed(run, f"{response.meta['lw_what']}: HTTP 400 from esearch")
+                    yield from self._finish(run)
+                    return
+                raise eutils.SearchCapError(f"HTTP 400 for retstart={retstart}")
             result, retry = self._answer(response, eutils.parse_esearch)
-        except eutils.SearchCapError:
-            result, retry = None, None
-            yield from self._split(run, term, lo, hi, datetype, count=self.cap + 1)
+        except eutils.SearchCapError as exc:
+            # Past the cap while paging: the result set grew (or the cap is lower than we
+            # thought).  Split the window where its records are; never retry in vain.
+            self.logger.info("%s: %s: splitting", response.meta["lw_what"], exc)
+            yield from self._split(run, window, max(response.meta["lw_count"] or 0, self.cap + 1), exact=False)
+            yield from self._rest(run, parent, None)
+            yield from self._finish(run)
+            return
         if retry is not None:
             yield retry
             return
         if result is not None:
             if result.count > self.cap:
-                yield from self._split(run, term, lo, hi, datetype, result.count)
-            else:
-                yield from self._ids(run, result.ids, datetype)
-                nxt = retstart + len(result.ids)
-                if result.ids and nxt < result.count:
-                    yield self._window(run, term, lo, hi, datetype, retstart=nxt)
+                yield from self._split(run, window, result.count)
+                yield from self._rest(run, parent, result.count)
+                yield from self._finish(run)
+                return
+            ids = response.meta["lw_ids"] + result.ids
+            if len(ids) < result.count and result.ids:
+                # The answer was shorter than the window (a small retmax): page on.  The
+                # split bookkeeping waits for the last page.
+                yield self._window(run, window, retstart=len(ids), parent=parent, ids=ids, count=result.count)
+                yield from self._finish(run)
+                return
+            if len(ids) < result.count:
+                run.incomplete = True
+                self.warn(f"{response.meta['lw_what']}: PubMed returned no ids from {len(ids)} of {result.count}")
+            single = retstart == 0 and result.webenv and result.query_key
+            history = (result.webenv, result.query_key) if single else None
+            yield from self._ids(run, window, ids, history)
+            yield from self._rest(run, parent, result.count)
         yield from self._finish(run)
 
-    def _split(self, run: Run, term, lo, hi, datetype, count):
-        pieces = eutils.split_window(lo, hi, count, self.cap)
-        if not pieces:
+    def _split(self, run: Run, window: Window, count: int, skew: int = 0, *, exact: bool = True):
+        cut = eutils.next_cut(window.lo, window.hi, count, self.cap, skew)
+        if cut is None:
             run.failed = True
             self.fail(
-                f"{run.name}: {count} records with {datetype} {lo}: more than PubMed serves for one search "
+                f"{run.name}: {count} records with {window.kind} date {window.lo}: more than PubMed serves for one search "
                 f"({self.cap}) on a single day; narrow the topic's query"
             )
             return
         self.counts["windows_split"] += 1
-        for a, b in pieces:
-            yield self._window(run, term, a, b, datetype)
+        yield self._window(run, window.part(window.lo, cut), parent=(window, count, skew, exact))
 
-    def _ids(self, run: Run, ids: list[str], datetype: str):
+    def _rest(self, run: Run, parent, first_count: int | None):
+        """After the first piece of a split window: the later part, whose count is the
+        parent's minus the first piece's (searched only to read its ids, or split again)."""
+        if parent is None:
+            return
+        whole, count, skew, exact = parent
+        cut = eutils.next_cut(whole.lo, whole.hi, count, self.cap, skew)
+        first_days = (cut - whole.lo).days + 1
+        rest = whole.part(cut + dt.timedelta(days=1), whole.hi)
+        if first_count is None or not exact:  # the whole's count was a guess: search the rest
+            yield self._window(run, rest)
+            return
+        left = count - first_count
+        sparse = eutils.is_sparse(first_count, first_days, count, whole.days)
+        if left > self.cap:
+            yield from self._split(run, rest, left, skew + 1 if sparse else 0)
+        elif left > 0:
+            yield self._window(run, rest)
+
+    def _ids(self, run: Run, window: Window, ids: list[str], history: tuple[str, str] | None):
         if not ids:
             return
         known = self._known(ids)
-        if datetype == "edat":
+        if window.kind == "new":
             self.counts["found"] += len(set(ids) - run.found)
             run.found.update(ids)
             linked = [p for p in ids if p in known or p in self.in_flight]
             if linked:
                 yield {"_type": "topic_link", "topic": run.topic, "pmids": linked}
-            yield from self._fetches(run, [p for p in ids if p not in known], purpose="topic")
+            new = [p for p in ids if p not in known and p not in self.in_flight]
+            if history and len(new) == len(ids):
+                # Every record of the result set is new: read it from the history server.
+                self.in_flight.update(new)
+                yield self._history_fetch(run, window, history, ids, 0)
+            else:
+                yield from self._fetches(run, new, purpose="topic")
         else:  # mdat: records we hold that PubMed revised since
             revised = [p for p in ids if p in known and p not in self.in_flight]
             self.counts["revised"] += len(revised)
             yield from self._fetches(run, revised, purpose="topic")
 
-    def parse_efetch(self, response):
+    async def parse_efetch(self, response):
         run: Run = response.meta["lw_run"]
+        hist = response.meta.get("lw_history")
+        if hist is not None:
+            window, history, ids, start = hist
+            try:
+                _, retry = self._answer(response, eutils.check_efetch, passthrough=(eutils.HistoryExpired,))
+            except eutils.HistoryExpired:
+                # The WebEnv is gone: what is not fetched yet is searched for again.
+                self.counts["history_expired"] += 1
+                self.in_flight.difference_update(ids[start:])
+                yield self._window(run, window)
+                for item in self._finish(run):
+                    yield item
+                return
+            if retry is not None:
+                yield retry
+                return
+            self.counts["requests"] -= 1  # counted once, below
+            if start + eutils.EFETCH_BATCH < len(ids) and not run.failed:
+                # Ask for the next slice before parsing this one: the download overlaps the parse.
+                yield self._history_fetch(run, window, history, ids, start + eutils.EFETCH_BATCH)
 
         def read(body):
             eutils.check_efetch(body)
             return list(parse_pubmed(body))
 
-        records, retry = self._answer(response, read)
+        records, retry = await self._parse_in_thread(response, read)
         if retry is not None:
             yield retry
             return
@@ -337,6 +469,9 @@ class PubmedSpider(LitwatchSpider):
             requested = response.meta["lw_pmids"]
             returned = {r.pmid for r in records if r.pmid}
             missing = [p for p in requested if p not in returned]
+            if hist is not None and missing:
+                run.incomplete = True
+                self.warn(f"{response.meta['lw_what']}: a short page ({len(returned)} of {len(requested)} records)")
             self.counts["fetched"] += len(records)
             yield {
                 "_type": "pubmed_batch",
@@ -346,7 +481,24 @@ class PubmedSpider(LitwatchSpider):
                 "errors": [r for r in records if isinstance(r, RecordError)],
                 "missing": missing,
             }
-        yield from self._finish(run)
+        for item in self._finish(run):
+            yield item
+
+    async def _parse_in_thread(self, response, reader):
+        """``_answer`` with the parse in a worker thread: the reactor keeps downloading the
+        next batch meanwhile (lxml releases the GIL while it parses)."""
+        import asyncio
+
+        body = response.body
+        self.counts["requests"] += 1
+        try:
+            return await asyncio.to_thread(reader, body), None
+        except (eutils.EUtilsError, etree.XMLSyntaxError) as exc:
+            try:
+                return None, self._retry(response, str(exc)[:200])
+            except RetriesExhausted as final:
+                self._failed(response.meta["lw_run"], f"{response.meta['lw_what']}: {final}")
+                return None, None
 
     def parse_trial_search(self, response):
         run: Run = response.meta["lw_run"]
@@ -357,8 +509,25 @@ class PubmedSpider(LitwatchSpider):
             return
         if result is not None and result.ids:
             yield {"_type": "trial_link", "nct_id": nct, "pmids": result.ids}
+            yield {"_type": "citing_links", "links": [(p, nct) for p in result.ids]}
             known = self._known(result.ids)
             yield from self._fetches(run, [p for p in result.ids if p not in known], purpose="trial")
+        yield from self._finish(run)
+
+    def parse_citedin(self, response):
+        run: Run = response.meta["lw_run"]
+        linked, retry = self._answer(response, eutils.parse_elink)
+        if retry is not None:
+            yield retry
+            return
+        if linked is not None:
+            links = [(citing, cited) for cited, citing_ids in linked.items() for citing in citing_ids]
+            if links:
+                yield {"_type": "citing_links", "links": links}
+                citing = list(dict.fromkeys(c for c, _ in links))
+                known = self._known(citing)
+                self.counts["citing_found"] += len(citing)
+                yield from self._fetches(run, [p for p in citing if p not in known], purpose="citing")
         yield from self._finish(run)
 
     def closed(self, reason):

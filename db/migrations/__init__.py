@@ -12,10 +12,10 @@ import datetime as dt
 
 import sqlite_utils
 
-from litwatch.db.migrations import browse, core, digest, feeds, publications, seeds, trials
+from litwatch.db.migrations import browse, core, digest, feeds, follows, publications, seeds, trials
 
 # browse last: it declares the links between the other areas' tables.
-AREAS = (core, publications, trials, seeds, digest, feeds, browse)
+AREAS = (core, publications, trials, seeds, digest, feeds, follows, browse)
 
 
 def all_migrations():

@@ -12,24 +12,40 @@ Usage::
 
 What it serves (POST form bodies and GET query strings alike):
 
-- ``esearch.fcgi``: ``term`` evaluation, in this order:
-    * a term made only of ``X[uid]`` / ``X[pmid]`` / ``X[aid]`` / ``NCT…[si]`` parts joined by
-      OR (parentheses and quotes allowed): ``[uid]`` is the PMID; ``[aid]`` matches a DOI or
-      PII of the record's own ``PubmedData/ArticleIdList`` or its ``ELocationID``
-      (case-insensitive; a PII also without punctuation); ``[si]`` a DataBankList accession;
-    * ``fake.term_results[term] = {pmids}`` set by the test;
-    * otherwise ALL records.
-  ``datetype=edat`` (entrez date of each record, from ``PubMedPubDate[@PubStatus="entrez"]``)
+- ``esearch.fcgi``: ``term`` evaluation:
+    * ``fake.term_results[term] = {pmids}`` set by a test wins, for the whole term or a
+      parenthesised part of it (the crawler's ``(term) AND (dates)`` windows);
+    * otherwise the term is evaluated as PubMed would (``litwatch.fakes.pubmed_query``:
+      AND/OR/NOT left to right, parentheses, quoted phrases, ``*`` truncation, ``[tiab]``,
+      ``[ti]``, ``[mh]``, ``[pt]``, ``[si]``, ``[aid]``, ``[uid]``, date ranges on
+      ``[edat]``/``[crdt]``/``[dp]``/``[mdat]``, ``all[sb]`` for every record, bare terms =
+      all fields) against the records served.  A term the parser cannot read finds
+      nothing and is reported in ``ErrorList`` (as PubMed reports a phrase it ignored).
+  ``datetype=edat`` (entry date ``fake.entrez[pmid]``, from ``PubMedPubDate[@PubStatus="pubmed"]``),
+  ``datetype=crdt`` (create date ``fake.created[pmid]``, from ``PubStatus="entrez"``, or the
+  entry date given to ``add_record``/``derive`` unless ``created=`` is given too: a late
+  arrival has an old entry date and a recent create date)
   or ``datetype=mdat`` (``fake.mdat[pmid]``, default the record's DateRevised) with
   ``mindate``/``maxdate`` (``YYYY``, ``YYYY/MM`` or ``YYYY/MM/DD``); ``retstart``/``retmax``
   (default 20, at most 10,000); ``usehistory=y`` returns ``WebEnv``/``QueryKey``.
   Ids are sorted newest entry first (then PMID descending), like PubMed's default.
-  The 9,999 cap is the real one: ``retstart`` > cap-1 answers HTTP 200 with
-  ``<ERROR>Search Backend failed: ... 'retstart' cannot be larger than 9998 ...``, ids past
-  the cap are cut, ``Count`` is always the true count.  TEST KNOB: ``FakeEutils(cap=5)`` (or
+  The 9,999 cap is the real one: ``retstart`` > cap-1 answers, by ``fake.cap_error``:
+  ``"retstart"`` (default; HTTP 200 ``<ERROR>Search Backend failed: ... 'retstart' cannot be
+  larger than 9998 ...``), ``"position"`` (HTTP 200 ``<ERROR>Search Backend failed:
+  Exception: Position N is out of acceptable range``) or ``"400"`` (HTTP 400); ids past the
+  cap are cut, ``Count`` is always the true count.  TEST KNOB: ``FakeEutils(cap=5)`` (or
   ``fake.cap = 5``) makes the cap small so a window split can be tested with the recordings.
   ``fake.phrases_not_found[term] = ["foo"]`` adds ``<ErrorList><PhraseNotFound>foo…`` the way
   PubMed reports a query it partly ignored.
+- History server: each ``usehistory=y`` search keeps its result set (frozen) under its
+  WebEnv/QueryKey.  ``fake.expire_history_after(n, then=callback)``: after ``n`` more
+  history efetches every WebEnv expires (efetch then answers the in-band
+  ``<ERROR>Unable to obtain query #1</ERROR>``) and ``callback()`` runs (a test adds records
+  there: the re-run search sees a grown result set).
+- ``elink.fcgi`` (``dbfrom=pubmed&db=pubmed&linkname=pubmed_pubmed_citedin``): one LinkSet per
+  ``id=`` parameter (``id=a,b`` merges them into one, as NCBI does), ``LinkSetDb`` only when
+  something cites it.  Who cites whom: the ``ReferenceList`` PMIDs of the records served,
+  plus ``fake.add_citation(citing, cited)``.
 - ``efetch.fcgi`` (``db=pubmed``, ``retmode=xml``): ``id=`` comma list, or ``WebEnv`` +
   ``query_key`` + ``retstart`` + ``retmax``; answers a ``PubmedArticleSet`` of the stored
   records (unknown PMIDs are left out, as PubMed does).
@@ -68,7 +84,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from lxml import etree
 
+from litwatch.fakes import pubmed_query
 from litwatch.fakes.server import LoopbackServer
+from litwatch.vocab.errors import QueryError
 
 FIXTURES = Path(__file__).resolve().parent / "recordings" / "pubmed"
 
@@ -91,7 +109,11 @@ HTML_500 = (
     b"<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body>"
     b"<h1>Internal Server Error</h1><p>The server encountered an internal error.</p></body></html>"
 )
-FIELD_RE = re.compile(r'^"?([^"\[\]]+?)"?\[(uid|pmid|aid|si)\]$', re.IGNORECASE)
+POSITION_ERROR = "Search Backend failed: Exception: Position {n} is out of acceptable range"
+ELINK_HEAD = (
+    b'<?xml version="1.0" encoding="UTF-8" ?>\n<!DOCTYPE eLinkResult PUBLIC "-//NLM//DTD elink 20101123//EN" '
+    b'"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20101123/elink.dtd">\n<eLinkResult>\n'
+)
 
 
 @dataclass
@@ -123,28 +145,75 @@ def _text_date(el) -> dt.date | None:
         return None
 
 
-def _pii_key(value: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", value.lower())
+_pii_key = pubmed_query.pii_key
+_parse_date = pubmed_query._parse_date
 
 
-def _parse_date(value: str, *, end: bool) -> dt.date:
-    parts = [int(p) for p in re.split(r"[/-]", value.strip()) if p]
-    year = parts[0]
-    month = parts[1] if len(parts) > 1 else (12 if end else 1)
-    if len(parts) > 2:
-        day = parts[2]
-    else:
-        day = calendar.monthrange(year, month)[1] if end else 1
-    return dt.date(year, month, day)
+def _pub_date(article) -> dt.date | None:
+    """The journal issue's publication date ([dp]); a MedlineDate gives its first year."""
+    pub = article.find("Journal/JournalIssue/PubDate") if article is not None else None
+    if pub is None:
+        return None
+    year = pub.findtext("Year") or (re.findall(r"\d{4}", pub.findtext("MedlineDate") or "") or [None])[0]
+    if not year:
+        return None
+    month = pub.findtext("Month") or "1"
+    months = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+    month_n = int(month) if month.isdigit() else months.get(month[:3].lower(), 1)
+    day = pub.findtext("Day") or "1"
+    try:
+        return dt.date(int(year), month_n, int(day) if day.isdigit() else 1)
+    except ValueError:
+        return dt.date(int(year), 1, 1)
+
+
+def _index(el, pmid: str, aids: set[str], si: set[str], dates: dict) -> pubmed_query.Index:
+    """What the query evaluator searches in one record."""
+    article = el.find("MedlineCitation/Article")
+
+    def text(node) -> str:
+        return "".join(node.itertext()) if node is not None else ""
+
+    abstract = " ".join(text(a) for a in el.iterfind("MedlineCitation/Article/Abstract/AbstractText"))
+    mesh, major = [], []
+    for heading in el.iterfind("MedlineCitation/MeshHeadingList/MeshHeading"):
+        name = heading.findtext("DescriptorName") or ""
+        mesh.append(name)
+        if heading.find("DescriptorName").get("MajorTopicYN") == "Y" or any(
+            q.get("MajorTopicYN") == "Y" for q in heading.iterfind("QualifierName")
+        ):
+            major.append(name)
+    authors = []
+    for au in el.iterfind("MedlineCitation/Article/AuthorList/Author"):
+        authors.append(" ".join(filter(None, [au.findtext("LastName"), au.findtext("Initials"), au.findtext("CollectiveName")])))
+    return pubmed_query.Index(
+        pmid=pmid,
+        title=text(article.find("ArticleTitle")) if article is not None else "",
+        abstract=abstract,
+        mesh=mesh,
+        major_mesh=major,
+        keywords=[k.text or "" for k in el.iterfind("MedlineCitation/KeywordList/Keyword")],
+        pt=[p.text or "" for p in el.iterfind("MedlineCitation/Article/PublicationTypeList/PublicationType")],
+        authors=authors,
+        journal=" | ".join(filter(None, [el.findtext("MedlineCitation/Article/Journal/Title"),
+                                         el.findtext("MedlineCitation/Article/Journal/ISOAbbreviation")])),
+        si=si,
+        aids=aids,
+        dates=dates,
+    )
 
 
 class FakeEutils(LoopbackServer):
     def __init__(self, *, load_fixtures: bool = True, cap: int = 9999, rate_limit: int = 3, rate_limit_key: int = 10):
         self.records: dict[str, bytes] = {}
         self.entrez: dict[str, dt.date] = {}
+        self.created: dict[str, dt.date] = {}
         self.mdat: dict[str, dt.date] = {}
-        self._aids: dict[str, set[str]] = {}
-        self._si: dict[str, set[str]] = {}
+        self.index: dict[str, pubmed_query.Index] = {}
+        self.citations: dict[str, set[str]] = {}  # cited PMID -> citing PMIDs
+        self.cap_error = "retstart"
+        self._history_budget: int | None = None
+        self._on_expire = None
         self.term_results: dict[str, set[str]] = {}
         self.phrases_not_found: dict[str, list[str]] = {}
         self.cap = cap
@@ -165,15 +234,25 @@ class FakeEutils(LoopbackServer):
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
         return [self.add_record(etree.tostring(el, with_tail=False)) for el in root.iterchildren("PubmedArticle")]
 
-    def add_record(self, xml: bytes, *, entrez: dt.date | None = None) -> str:
-        """Store one <PubmedArticle> (bytes); indexes its entrez date, [aid] and [si] keys."""
+    def add_record(self, xml: bytes, *, entrez: dt.date | None = None, created: dt.date | None = None) -> str:
+        """Store one <PubmedArticle> (bytes); indexes its dates, fields, [aid] and [si] keys.
+
+        ``created`` is its create date ([crdt]); by default the entrez date (as for every
+        record that entered PubMed within a year of publication)."""
         el = etree.fromstring(xml)
         pmid = el.findtext("MedlineCitation/PMID").strip()
         with self._lock:
             self.records[pmid] = xml
-            self.entrez[pmid] = entrez or _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='entrez']")) \
-                or _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='pubmed']")) or dt.date(2000, 1, 1)
+            # Entry Date [edat] is PubStatus "pubmed", Create Date [crdt] is "entrez"
+            # (pubmed_250101's PubStatus documentation; API_NOTES).
+            edat = _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='pubmed']"))
+            crdt = _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='entrez']"))
+            self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
+            self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
             self.mdat.setdefault(pmid, _text_date(el.find("MedlineCitation/DateRevised")) or self.entrez[pmid])
+            for ref in el.xpath("PubmedData/ReferenceList/Reference/ArticleIdList/ArticleId[@IdType='pubmed']/text()"):
+                if ref.strip().isdigit():
+                    self.citations.setdefault(ref.strip(), set()).add(pmid)
             aids = set()
             for aid in el.iterfind("PubmedData/ArticleIdList/ArticleId"):
                 if aid.get("IdType") in ("doi", "pii") and aid.text:
@@ -181,12 +260,27 @@ class FakeEutils(LoopbackServer):
             for loc in el.iterfind("MedlineCitation/Article/ELocationID"):
                 if loc.get("EIdType") in ("doi", "pii") and loc.text:
                     aids |= {loc.text.strip().lower(), _pii_key(loc.text)}
-            self._aids[pmid] = aids
-            self._si[pmid] = {
+            si = {
                 (acc.text or "").strip().upper()
                 for acc in el.iterfind("MedlineCitation/Article/DataBankList/DataBank/AccessionNumberList/AccessionNumber")
             }
+            dates = {"entrez": self.entrez[pmid], "created": self.created[pmid], "modified": self.mdat[pmid]}
+            published = _pub_date(el.find("MedlineCitation/Article"))
+            if published:
+                dates["published"] = published
+            self.index[pmid] = _index(el, pmid, aids, si, dates)
         return pmid
+
+    def add_citation(self, citing: str, cited: str) -> None:
+        """``citing`` cites ``cited`` (what elink's pubmed_pubmed_citedin reports)."""
+        with self._lock:
+            self.citations.setdefault(str(cited), set()).add(str(citing))
+
+    def expire_history_after(self, fetches: int, then=None) -> None:
+        """After ``fetches`` more history efetches, every WebEnv expires; ``then()`` runs."""
+        with self._lock:
+            self._history_budget = fetches
+            self._on_expire = then
 
     def derive(
         self,
@@ -198,12 +292,21 @@ class FakeEutils(LoopbackServer):
         title: str | None = None,
         date_revised: dt.date | None = None,
         retracted_in: str | None = None,
+        created: dt.date | None = None,
+        abstract: str | None = None,
+        mesh: list[str] | None = None,
+        publication_types: list[str] | None = None,
+        references: list[str] = (),
     ) -> str:
         """A copy of a stored record with a new PMID / entrez date / trial numbers / title.
 
         ``date_revised`` also sets the record's modification date (``datetype=mdat``);
         ``retracted_in`` adds a CommentsCorrections RetractionIn and the type "Retracted
-        Publication", as PubMed does when a paper is retracted.
+        Publication", as PubMed does when a paper is retracted.  ``created`` is the create
+        date (written as the History "entrez" date, which is PubMed's [crdt]): with an old
+        ``entrez`` (the entry date, written to both History dates) it makes a late arrival.  ``abstract``, ``mesh`` and ``publication_types`` replace those fields
+        (so the paper matches the queries it should); ``references`` are PMIDs it cites
+        (its ReferenceList: what elink's citedin reports).
         """
         el = etree.fromstring(self.records[src_pmid])
         pmid = new_pmid or src_pmid
@@ -235,6 +338,48 @@ class FakeEutils(LoopbackServer):
                     node.remove(child)
                 for tag, value in (("Year", entrez.year), ("Month", entrez.month), ("Day", entrez.day)):
                     etree.SubElement(node, tag).text = str(value)
+        if created is not None:
+            history = el.find("PubmedData/History")
+            # The Create Date ([crdt]) is PubStatus "entrez" (pubmed_250101's PubStatus docs).
+            node = history.find("PubMedPubDate[@PubStatus='entrez']") if history is not None else None
+            if node is not None:
+                for child in list(node):
+                    node.remove(child)
+                for tag, value in (("Year", created.year), ("Month", created.month), ("Day", created.day)):
+                    etree.SubElement(node, tag).text = str(value)
+        if abstract is not None:
+            old = article.find("Abstract")
+            new = etree.Element("Abstract")
+            etree.SubElement(new, "AbstractText").text = abstract
+            if old is not None:
+                old.addprevious(new)
+                article.remove(old)
+            else:
+                article.find("ArticleTitle").addnext(new)
+        if mesh is not None:
+            mc = el.find("MedlineCitation")
+            old = mc.find("MeshHeadingList")
+            if old is not None:
+                mc.remove(old)
+            if mesh:
+                mhl = etree.SubElement(mc, "MeshHeadingList")
+                for name in mesh:
+                    etree.SubElement(etree.SubElement(mhl, "MeshHeading"), "DescriptorName", MajorTopicYN="N").text = name
+        if publication_types is not None:
+            ptl = article.find("PublicationTypeList")
+            for child in list(ptl):
+                ptl.remove(child)
+            for name in publication_types:
+                etree.SubElement(ptl, "PublicationType").text = name
+        if references:
+            pdata = el.find("PubmedData")
+            rl = pdata.find("ReferenceList")
+            if rl is None:
+                rl = etree.SubElement(pdata, "ReferenceList")
+            for ref in references:
+                r = etree.SubElement(rl, "Reference")
+                etree.SubElement(r, "Citation").text = f"PMID {ref}"
+                etree.SubElement(etree.SubElement(r, "ArticleIdList"), "ArticleId", IdType="pubmed").text = str(ref)
         if nct_ids:
             dbl = article.find("DataBankList")
             if dbl is None:
@@ -268,7 +413,7 @@ class FakeEutils(LoopbackServer):
             etree.SubElement(cc, "PMID", Version="1").text = retracted_in
             ptl = article.find("PublicationTypeList")
             etree.SubElement(ptl, "PublicationType", UI="D016441").text = "Retracted Publication"
-        return self.add_record(etree.tostring(el, with_tail=False), entrez=entrez)
+        return self.add_record(etree.tostring(el, with_tail=False), entrez=entrez, created=created)
 
     # ----------------------------------------------------------------- faults
     def inject(self, kind: str, path: str | None = "efetch", *, times: int = 1, retry_after: int | None = None, pmid: str | None = None) -> None:
@@ -304,26 +449,11 @@ class FakeEutils(LoopbackServer):
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, term: str) -> set[str]:
-        """The PMIDs a term matches (see the module docstring)."""
-        stripped = term.strip()
-        parts = [p.strip().strip("()").strip() for p in re.split(r"\s+OR\s+", stripped.strip("()"))]
-        matched = [FIELD_RE.match(p) for p in parts]
-        if parts and all(matched):
-            out: set[str] = set()
-            for m in matched:
-                value, tag = m.group(1).strip(), m.group(2).lower()
-                if tag in ("uid", "pmid"):
-                    if value in self.records:
-                        out.add(value)
-                elif tag == "aid":
-                    keys = {value.lower(), _pii_key(value)}
-                    out |= {p for p, aids in self._aids.items() if keys & aids}
-                else:
-                    out |= {p for p, sis in self._si.items() if value.upper() in sis}
-            return out
-        if stripped in self.term_results:
-            return set(self.term_results[stripped]) & set(self.records)
-        return set(self.records)
+        """The PMIDs a term matches (see the module docstring); QueryError if unreadable."""
+        with self._lock:
+            records = list(self.index.values())
+            overrides = {k: set(v) for k, v in self.term_results.items()}
+        return pubmed_query.evaluate(term, records, overrides)
 
     def search(self, params: dict) -> tuple[int, list[str]]:
         pmids = self.evaluate(params.get("term", ""))
@@ -331,7 +461,7 @@ class FakeEutils(LoopbackServer):
         if params.get("mindate") and params.get("maxdate"):
             lo = _parse_date(params["mindate"], end=False)
             hi = _parse_date(params["maxdate"], end=True)
-            dates = self.mdat if datetype == "mdat" else self.entrez
+            dates = {"mdat": self.mdat, "crdt": self.created}.get(datetype, self.entrez)
             pmids = {p for p in pmids if lo <= dates[p] <= hi}
         ordered = sorted(pmids, key=lambda p: (self.entrez[p], int(p)), reverse=True)
         return len(ordered), ordered
@@ -370,14 +500,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        self._handle(dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True)))
+        self.pairs = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)
+        self._handle(dict(self.pairs))
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8") if length else ""
-        params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
-        params.update(parse_qsl(body, keep_blank_values=True))
-        self._handle(params)
+        self.pairs = parse_qsl(urlsplit(self.path).query, keep_blank_values=True) + parse_qsl(body, keep_blank_values=True)
+        self._handle(dict(self.pairs))
 
     def _send(self, status: int, body: bytes, ctype: str = "text/xml; charset=UTF-8", headers: dict | None = None, length: int | None = None):
         self.send_response(status)
@@ -427,6 +557,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = self._esearch(params, fault)
         elif path == "efetch":
             status, body = self._efetch(params, fault, entry)
+        elif path == "elink":
+            status, body = self._elink(params, entry)
         else:
             status, body = 400, b"<ERROR>unsupported by the fake</ERROR>"
         entry.status = status
@@ -443,9 +575,18 @@ class _Handler(BaseHTTPRequestHandler):
         term = params.get("term", "")
         retstart = int(params.get("retstart") or 0)
         retmax = min(int(params.get("retmax") or 20), 10_000)
-        count, ordered = fake.search(params)
+        try:
+            count, ordered = fake.search(params)
+            unreadable = None
+        except QueryError as exc:
+            count, ordered, unreadable = 0, [], str(exc)
         if retstart > fake.cap - 1:
-            err = CAP_ERROR.replace("9998", str(fake.cap - 1)) if fake.cap != 9999 else CAP_ERROR
+            if fake.cap_error == "400":
+                return 400, ESEARCH_DOCTYPE + b"<eSearchResult><ERROR>Invalid retstart</ERROR></eSearchResult>\n"
+            if fake.cap_error == "position":
+                err = POSITION_ERROR.format(n=retstart)
+            else:
+                err = CAP_ERROR.replace("9998", str(fake.cap - 1)) if fake.cap != 9999 else CAP_ERROR
             return 200, ESEARCH_DOCTYPE + f"<eSearchResult><ERROR>{_esc(err)}</ERROR></eSearchResult>\n".encode()
         ids = ordered[retstart : min(retstart + retmax, fake.cap)]
         history = ""
@@ -457,7 +598,7 @@ class _Handler(BaseHTTPRequestHandler):
                 keys[key] = ordered
             history = f"<QueryKey>{key}</QueryKey><WebEnv>{webenv}</WebEnv>"
         errors = ""
-        missing = fake.phrases_not_found.get(term.strip())
+        missing = fake.phrases_not_found.get(term.strip()) or ([unreadable] if unreadable else None)
         if missing:
             errors = "<ErrorList>" + "".join(f"<PhraseNotFound>{_esc(p)}</PhraseNotFound>" for p in missing) + "</ErrorList>"
         warn = ""
@@ -465,7 +606,7 @@ class _Handler(BaseHTTPRequestHandler):
             warn = "<WarningList><OutputMessage>No items found.</OutputMessage></WarningList>"
         translation = _esc(term)
         if params.get("mindate"):
-            label = "Date - Modification" if params.get("datetype") == "mdat" else "Date - Entry"
+            label = {"mdat": "Date - Modification", "crdt": "Date - Create"}.get(params.get("datetype"), "Date - Entry")
             translation += f" AND {_esc(params['mindate'])}:{_esc(params.get('maxdate', ''))}[{label}]"
         body = (
             f"<eSearchResult><Count>{count}</Count><RetMax>{len(ids)}</RetMax><RetStart>{retstart}</RetStart>{history}<IdList>\n"
@@ -481,6 +622,15 @@ class _Handler(BaseHTTPRequestHandler):
         if params.get("id"):
             wanted = [i.strip() for i in params["id"].split(",") if i.strip()]
         elif params.get("WebEnv"):
+            with fake._lock:
+                expire = fake._history_budget is not None and fake._history_budget <= 0
+                if expire:
+                    fake._history.clear()
+                    fake._history_budget, then, fake._on_expire = None, fake._on_expire, None
+                elif fake._history_budget is not None:
+                    fake._history_budget -= 1
+            if expire and then is not None:
+                then()
             ordered = fake._history.get(params["WebEnv"], {}).get(int(params.get("query_key") or 1))
             if ordered is None:
                 return 200, b'<?xml version="1.0" encoding="UTF-8" ?>\n<eFetchResult>\n\t<ERROR>Unable to obtain query #1</ERROR>\n</eFetchResult>\n'
@@ -502,6 +652,31 @@ class _Handler(BaseHTTPRequestHandler):
                 entry.pmids.remove(pmid)
             parts.append(rec)
         return 200, EFETCH_HEAD + b"\n".join(parts) + b"\n" + EFETCH_TAIL
+
+    def _elink(self, params: dict, entry: LoggedRequest) -> tuple[int, bytes]:
+        """pubmed_pubmed_citedin, one LinkSet per ``id=`` (a comma list is one merged set)."""
+        fake = self.fake
+        if params.get("dbfrom") != "pubmed" or params.get("db", "pubmed") != "pubmed":
+            return 200, ELINK_HEAD + b"<ERROR>Invalid db name specified</ERROR>\n</eLinkResult>\n"
+        linkname = params.get("linkname", "pubmed_pubmed")
+        groups = [[i.strip() for i in v.split(",") if i.strip()] for k, v in self.pairs if k == "id"]
+        if not groups:
+            return 200, ELINK_HEAD + b"<ERROR>Empty id list - nothing todo</ERROR>\n</eLinkResult>\n"
+        out = []
+        for ids in groups:
+            linked: set[str] = set()
+            if linkname == "pubmed_pubmed_citedin":
+                with fake._lock:
+                    for pmid in ids:
+                        linked |= fake.citations.get(pmid, set())
+            entry.pmids.extend(sorted(linked))
+            block = "<LinkSet>\n\t<DbFrom>pubmed</DbFrom>\n\t<IdList>\n" + "".join(f"\t\t<Id>{i}</Id>\n" for i in ids) + "\t</IdList>\n"
+            if linked:
+                block += (f"\t<LinkSetDb>\n\t\t<DbTo>pubmed</DbTo>\n\t\t<LinkName>{_esc(linkname)}</LinkName>\n"
+                          + "".join(f"\t\t<Link>\n\t\t\t<Id>{i}</Id>\n\t\t</Link>\n" for i in sorted(linked, key=int, reverse=True))
+                          + "\t</LinkSetDb>\n")
+            out.append(block + "</LinkSet>\n")
+        return 200, ELINK_HEAD + "".join(out).encode() + b"</eLinkResult>\n"
 
 
 def _esc(text: str) -> str:

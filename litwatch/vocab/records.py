@@ -324,3 +324,18 @@ class TrialFlag:
     id: int | None = None
     first_seen_at: str | None = None
     reported_in_digest: int | None = None
+
+
+@dataclass(slots=True)
+class CitingLink:
+    """A paper citing something followed: a paper (``cited_kind`` "paper", PubMed's "cited
+    in") or a trial ("trial", the paper carries its NCT number).  ``baseline`` marks links
+    found by the first check of a followed item (older papers, not news)."""
+
+    citing_pmid: str
+    cited_id: str
+    cited_kind: str
+    first_seen_at: str
+    baseline: bool = False
+    citing_title: str | None = None
+    cited_title: str | None = None
