@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from litwatch import __version__, cmd_browse, cmd_crawl, cmd_demo, cmd_digest, cmd_query, cmd_schedule
+from litwatch import __version__, cmd_browse, cmd_crawl, cmd_demo, cmd_digest, cmd_follow, cmd_query, cmd_schedule
 from litwatch.cli_common import READ_COMMANDS, Context
 from litwatch.vocab.errors import LitwatchError
 
@@ -42,7 +42,7 @@ def cli(ctx: click.Context, config_path: str | None, db_path: str | None, debug:
 
 
 def _register() -> None:
-    for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule, cmd_browse, cmd_demo):
+    for module in (cmd_crawl, cmd_query, cmd_digest, cmd_schedule, cmd_browse, cmd_demo, cmd_follow):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -62,8 +62,9 @@ What it serves (POST form bodies and GET query strings alike):
   ``fake.add_record(xml_bytes)`` or ``fake.derive(src_pmid, new_pmid, entrez=date,
   nct_ids=[...], title=..., date_revised=date, retracted_in=pmid)``.
 - Request log: ``fake.log`` (list of ``LoggedRequest``: ``t`` (time.monotonic), ``path``
-  ("esearch", "efetch", …), ``method``, ``params`` (dict of str), ``status``, ``fault``,
-  ``pmids`` (what efetch returned)).  ``fake.max_in_window(1.0)`` is the most requests seen in
+  ("esearch", "efetch", "elink", …), ``method``, ``params`` (dict of str), ``pairs`` (every
+  key/value, repeated keys kept), ``status``, ``fault``, ``pmids`` (what efetch returned,
+  or the PMIDs elink linked)).  ``fake.max_in_window(1.0)`` is the most requests seen in
   any 1-second window.
 """
 
@@ -125,6 +126,7 @@ class LoggedRequest:
     status: int = 0
     fault: str | None = None
     pmids: list = field(default_factory=list)
+    pairs: list = field(default_factory=list)  # every (key, value), repeated keys kept
 
 
 @dataclass
@@ -526,7 +528,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, params: dict):
         fake = self.fake
         path = urlsplit(self.path).path.rsplit("/", 1)[-1].replace(".fcgi", "")
-        entry = LoggedRequest(time.monotonic(), path, self.command, params)
+        entry = LoggedRequest(time.monotonic(), path, self.command, params, pairs=list(self.pairs))
         fake.log.append(entry)
         over, limit, count = fake._over_limit(bool(params.get("api_key")))
         if over:

@@ -8,10 +8,20 @@ crawl the repository's seeds (tests/test_contract.py) and for ``tools/fake_servi
 - a results paper whose DataBankList names NCT03395314 (what ``NCT03395314[si]`` finds);
 - NCT03395314 itself (``fakes.ctgov.ketamine_bpd_study``) and ``changed_study``, its next
   version: RECRUITING -> TERMINATED, enrollment ESTIMATED 60 -> ACTUAL 22, results posted,
-  a RESULT reference added.
+  a RESULT reference added;
+- a few topic papers (``TOPIC_PAPERS``): each written so that it matches the shipped
+  watchlist's queries it belongs to, and no other (the fake E-utilities evaluates the
+  queries: a ketamine watch is no longer served liver lesions);
+- ``add_citing_paper``: a paper entering PubMed today that cites a seed-cited paper (for
+  a second crawl: "Citing papers you follow").
+
+Each derived paper gets its own title, abstract, MeSH headings and publication types:
+the copy of the recording keeps only its journal, authors and dates.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 from lxml import etree
 
@@ -23,12 +33,67 @@ SOURCE_PMID = "38011560"  # the recording the cited papers are derived from
 PII_PMID = "35780001"  # made-up PMIDs of the papers the seed documents cite
 PMC_PMID = "35664002"
 RESULTS_PMID = "36804489"
+CITING_PMID = "41100001"  # a paper citing PII_PMID, added by add_citing_paper
 NCT = "NCT03395314"
 
+# PMID: (title, abstract, MeSH headings, publication types), written for their topics.
+TOPIC_PAPERS = {
+    "39000101": (
+        "Esketamine nasal spray versus quetiapine for treatment-resistant depression.",
+        "Background: Treatment-resistant depression is common. Methods: In this open-label randomized trial, "
+        "676 patients with treatment-resistant depression received esketamine nasal spray or extended-release "
+        "quetiapine. Results: Remission at week 8 was more frequent with esketamine. Conclusions: Esketamine "
+        "was superior to quetiapine.",
+        ["Depressive Disorder, Treatment-Resistant", "Ketamine", "Administration, Intranasal", "Humans"],
+        ["Journal Article", "Randomized Controlled Trial"],
+    ),
+    "39000102": (
+        "Intravenous ketamine and suicidal ideation in the emergency department: a randomized controlled trial.",
+        "Objective: To test whether a single infusion of ketamine reduces suicidal ideation. Methods: 156 adults "
+        "presenting with suicidal ideation were randomized to ketamine or midazolam. Results: Suicidal ideation "
+        "scores fell more after ketamine at 24 hours.",
+        ["Ketamine", "Suicidal Ideation", "Emergency Service, Hospital", "Humans"],
+        ["Journal Article", "Randomized Controlled Trial"],
+    ),
+    "39000103": (
+        "Arketamine for major depressive disorder: a systematic review and meta-analysis.",
+        "We searched five databases for trials of arketamine and racemic ketamine in major depressive disorder. "
+        "Twelve studies with 820 participants were included. Antidepressant effects were seen within 24 hours.",
+        ["Depressive Disorder, Major", "Ketamine", "Humans"],
+        ["Journal Article", "Systematic Review", "Meta-Analysis"],
+    ),
+}
+# The papers the seed documents cite: their subject in their own words.
+SEED_ABSTRACTS = {
+    PII_PMID: (
+        "Background: Borderline personality disorder features often accompany major depressive disorder. Methods: "
+        "Patients with major depressive disorder received intravenous ketamine; depressive symptoms were compared "
+        "between those with and without elevated borderline personality features.",
+        ["Ketamine", "Depressive Disorder, Major", "Borderline Personality Disorder", "Humans"],
+        ["Journal Article"],
+    ),
+    PMC_PMID: (
+        "Esketamine has been studied for suicidality; its effects in borderline personality disorder beyond "
+        "suicidal ideation are reviewed here: affective instability, dissociation and self-harm.",
+        ["Borderline Personality Disorder", "Ketamine", "Humans"],
+        ["Journal Article", "Review"],
+    ),
+    RESULTS_PMID: (
+        "Objective: To test ketamine in borderline personality disorder. Methods: In this double-blind "
+        "randomized controlled trial (NCT03395314), 22 adults with borderline personality disorder received "
+        "ketamine or midazolam. Results: Borderline symptoms improved in both groups.",
+        ["Borderline Personality Disorder", "Ketamine", "Humans"],
+        ["Journal Article", "Randomized Controlled Trial"],
+    ),
+}
 
-def add_paper(fake: FakeEutils, pmid: str, *, title: str, nct_ids=(), **ids) -> None:
-    """A PubMed record derived from a recording, with its own ids (doi=, pii=, pmc=)."""
-    fake.derive(SOURCE_PMID, pmid, title=title, nct_ids=list(nct_ids))
+
+def add_paper(fake: FakeEutils, pmid: str, *, title: str, nct_ids=(), abstract=None, mesh=None,
+              publication_types=None, entrez=None, references=(), **ids) -> None:
+    """A PubMed record derived from a recording, with its own ids (doi=, pii=, pmc=) and,
+    when given, its own abstract, MeSH headings, publication types and references."""
+    fake.derive(SOURCE_PMID, pmid, title=title, nct_ids=list(nct_ids), abstract=abstract, mesh=mesh,
+                publication_types=publication_types, entrez=entrez, references=list(references))
     el = etree.fromstring(fake.records[pmid])
     id_list = el.find("PubmedData/ArticleIdList")
     for kind, value in ids.items():
@@ -50,13 +115,31 @@ def changed_study(study: dict) -> dict:
     return study
 
 
+def _seed_paper(fake: FakeEutils, pmid: str, title: str, **kwargs) -> None:
+    abstract, mesh, types = SEED_ABSTRACTS[pmid]
+    add_paper(fake, pmid, title=title, abstract=abstract, mesh=mesh, publication_types=types, **kwargs)
+
+
+def add_citing_paper(fake: FakeEutils, pmid: str = CITING_PMID, cites: str = PII_PMID, entrez: dt.date | None = None) -> str:
+    """A paper entering PubMed (today by default) whose reference list cites ``cites``."""
+    add_paper(fake, pmid, title="Ketamine response and borderline personality features: a replication.",
+              abstract="We replicate the finding that borderline personality features do not reduce the antidepressant "
+                       "response to ketamine in major depressive disorder.",
+              mesh=["Ketamine", "Borderline Personality Disorder", "Depressive Disorder, Major"],
+              publication_types=["Journal Article"], entrez=entrez or dt.datetime.now(dt.timezone.utc).date(),
+              references=[cites])
+    return pmid
+
+
 def start_seed_world() -> tuple[FakeEutils, FakeIdconv, FakeCtgov, dict]:
     """Started fakes holding the seeds' world, and the trial's study (for ``changed_study``)."""
     eutils = FakeEutils().start()
-    add_paper(eutils, PII_PMID, title="The effect of IV ketamine in patients with major depressive disorder and elevated features of borderline personality disorder.",
-              pii="S0165-0327(22)00822-9", doi="10.1016/j.jad.2022.06.072")
-    add_paper(eutils, PMC_PMID, title="Esketamine in Borderline Personality Disorder: A Look Beyond Suicidality.", pmc="PMC9156400")
-    add_paper(eutils, RESULTS_PMID, title="Ketamine in borderline personality disorder: a randomized controlled trial.", nct_ids=[NCT])
+    _seed_paper(eutils, PII_PMID, "The effect of IV ketamine in patients with major depressive disorder and elevated features of borderline personality disorder.",
+                pii="S0165-0327(22)00822-9", doi="10.1016/j.jad.2022.06.072")
+    _seed_paper(eutils, PMC_PMID, "Esketamine in Borderline Personality Disorder: A Look Beyond Suicidality.", pmc="PMC9156400")
+    _seed_paper(eutils, RESULTS_PMID, "Ketamine in borderline personality disorder: a randomized controlled trial.", nct_ids=[NCT])
+    for pmid, (title, abstract, mesh, types) in TOPIC_PAPERS.items():
+        add_paper(eutils, pmid, title=title, abstract=abstract, mesh=mesh, publication_types=types)
     idconv = FakeIdconv({"PMC9156400": {"pmid": PMC_PMID}}).start()
     ctgov = FakeCtgov().start()
     study = ketamine_bpd_study(NCT)
