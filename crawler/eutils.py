@@ -166,34 +166,43 @@ def elink_citedin(settings: Settings, pmids: list[str]) -> EUtilsCall:
 # A window over the cap is cut so that its first piece is expected to hold this share of
 # the cap: a guess a little short of full leaves room for unevenness.
 TARGET_FILL = 0.8
-# A first piece that got less than this share of what an even spread would put there says
-# the records crowd the later days: the next cut leaves the later part much narrower.
+# A first piece that got less than SPARSE times its even share of the window's count says
+# the records crowd the later days; one over the cap with more than DENSE times its share
+# says they crowd the earlier days.  Either way the next cut gallops towards them.
 SPARSE = 0.25
+DENSE = 2.0
+GALLOP = 3
 
 
 def next_cut(lo: dt.date, hi: dt.date, count: int, cap: int = SEARCH_CAP, skew: int = 0) -> dt.date | None:
     """The last day of the first piece to search when [lo, hi] holds ``count`` > cap records.
 
-    Cut by count, not by equal days: the first piece is ``1/k`` of the days where ``k`` is
-    how many pieces the count needs (an even spread would put ``count/k`` records in it).
-    ``skew`` counts how many first pieces in a row came back sparse (records crowd the
-    recent days, as after a big deposit): each doubles the exponent of the share left to
-    the later part (1/2 -> 1/16 -> 1/65536 of the days when k = 2), so a cluster in the last days of a
-    ten-year window is reached in a few searches, not a dozen halvings.  ``None`` for a
-    single day (esearch dates have day precision: it cannot be cut).
+    Cut by count, not by equal days: the first piece is ``1/k`` of the days, ``k`` being
+    how many pieces the count needs (an even spread puts ``count/k`` records in it).
+    ``skew`` says where earlier searches found the records: ``> 0`` crowded in the later
+    days (the later part's share ``(1-1/k)`` is raised to ``3**skew``: 1/2 -> 1/8 -> 1/512
+    of the days for k = 2), ``< 0`` crowded in the earlier days (the first piece's share
+    ``1/k`` is raised likewise).  A cluster in the last days of a ten-year window is
+    reached in a few searches, not a dozen halvings.  ``None`` for a single day (esearch
+    dates have day precision: it cannot be cut).
     """
     days = (hi - lo).days + 1
     if days <= 1:
         return None
     k = max(2, math.ceil(count / (cap * TARGET_FILL)))
-    later = (1 - 1 / k) ** (4 ** skew if skew else 1)
-    first_days = min(days - 1, max(1, round(days * (1 - later))))
+    power = GALLOP ** abs(skew)
+    share = 1 - (1 - 1 / k) ** power if skew >= 0 else (1 / k) ** power
+    first_days = min(days - 1, max(1, round(days * share)))
     return lo + dt.timedelta(days=first_days - 1)
 
 
-def is_sparse(first_count: int, first_days: int, count: int, days: int) -> bool:
-    """Whether a first piece got less than SPARSE of its even share of ``count``."""
-    return first_count < SPARSE * count * first_days / max(days, 1)
+def next_skews(first_count: int, first_days: int, count: int, days: int, cap: int, skew: int) -> tuple[int, int]:
+    """(skew for splitting the first piece again, skew for the later part) after the first
+    piece of a split came back with ``first_count`` records (see ``next_cut``)."""
+    share = count * first_days / max(days, 1)
+    first = min(skew, 0) - 1 if first_count > cap and first_count > DENSE * share else 0
+    rest = max(skew, 0) + 1 if first_count < SPARSE * share else 0
+    return first, rest
 
 
 # ------------------------------------------------------------------ answers

@@ -136,14 +136,14 @@ def _pieces(lo, hi, counts_by_day, cap):
         assert cut is not None and a <= cut < b
         first = count(a, cut)
         searches += 1
+        first_skew, rest_skew = eutils.next_skews(first, (cut - a).days + 1, n, (b - a).days + 1, cap, skew)
         if first > cap:
-            todo.append((a, cut, first, 0))
+            todo.append((a, cut, first, first_skew))
         else:
             pieces.append((a, cut))
         rest = n - first
-        sparse = eutils.is_sparse(first, (cut - a).days + 1, n, (b - a).days + 1)
         if rest > cap:
-            todo.append((cut + dt.timedelta(days=1), b, rest, skew + 1 if sparse else 0))
+            todo.append((cut + dt.timedelta(days=1), b, rest, rest_skew))
         elif rest > 0:
             searches += 1
             pieces.append((cut + dt.timedelta(days=1), b))
@@ -159,7 +159,7 @@ def test_split_by_count_finds_a_cluster_of_recent_records_in_few_searches():
     for i in range(1_500):
         clustered[days[i * 2]] += 1
     searches, pieces = _pieces(lo, hi, clustered, 9_999)
-    assert searches <= 4, searches  # over-cap window + its pieces; equal days took 17
+    assert searches == 3, searches  # the over-cap window + its two pieces; equal days took 17
     even = {d: 3 for d in days}  # ~13,000 spread evenly
     searches, _ = _pieces(lo, hi, even, 9_999)
     assert searches <= 4

@@ -312,3 +312,132 @@ def test_every_request_failing_is_an_error_and_a_warning(tmp_path):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]  # CONTRACT: one line on stderr
     assert proc.stderr.startswith("litwatch: error: crawl of pubmed did not complete")
     assert query(tmp_path / "litwatch.db", "SELECT count(*) FROM crawl_state WHERE watermark IS NOT NULL") == [(0,)]
+
+
+ALL_ONLY = f"""
+backfill_from = "2015-01-01"
+overlap_days = 7
+
+[[topic]]
+name = "all"
+pubmed = '{ALL_TERM}'
+ctgov = "ketamine"
+"""
+
+
+def watermark(db_path: Path, topic: str = "all"):
+    rows = query(db_path, "SELECT watermark FROM crawl_state WHERE source = 'pubmed' AND topic = ?", [topic])
+    return rows[0][0] if rows else None
+
+
+def test_a_late_arrival_is_stored_by_the_next_incremental_crawl(tmp_path):
+    """Entered PubMed this week with a two-year-old entry date (NLM sets EDAT = DP for records
+    more than a year late): only its create date is recent."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST.split("[[topic]]\nname = \"all\"")[0])
+    db_path = tmp_path / "litwatch.db"
+    with make_fake() as fake:
+        env = child_env(fake, db_path)
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        two_years_ago = TODAY - dt.timedelta(days=730)
+        late = fake.derive("38988993", "41000030", entrez=two_years_ago, created=TODAY - dt.timedelta(days=1))
+        fake.term_results[DEP_TERM].add(late)
+        before = len(fake.log)
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert late in stored(db_path) and [p for e in fake.log[before:] if e.path == "efetch" for p in e.pmids] == [late]
+        assert query(db_path, "SELECT topic FROM publication_topics WHERE pmid = ?", [late]) == [("dep",)]
+        # an entry-date window alone would not have found it
+        assert late not in fake.evaluate(eutils_window(DEP_TERM, TODAY - dt.timedelta(days=7), TODAY, ("edat",)))
+
+
+def eutils_window(term, lo, hi, fields):
+    from litwatch.crawler.eutils import window_term
+
+    return window_term(term, lo, hi, fields)
+
+
+@pytest.mark.parametrize("form", ["retstart", "position", "400"])
+def test_every_form_of_the_cap_error_splits_the_window_and_is_never_retried(tmp_path, form):
+    """The spider is not told the cap; PubMed's answer past it (in-band, position, HTTP 400) splits."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    with make_fake(cap=5) as fake:
+        fake.cap_error = form
+        fake.term_results[ALL_TERM] = set(sorted(expected_all(fake))[:12])
+        result, proc = crawl_child(child_env(fake, db_path, LITWATCH_ESEARCH_PAGE="3"), config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["errors"] == [] and result["counts"]["windows_split"] > 0
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM]
+        searches = [(e.params["term"], e.params.get("retstart")) for e in fake.calls("esearch")]
+        assert len(searches) == len(set(searches))  # no search was sent twice (no retry of the cap error)
+        assert watermark(db_path) == TODAY.isoformat()
+
+
+def test_an_expired_history_is_searched_again_and_a_grown_result_set_is_split(tmp_path):
+    """Fetching through the history server; the WebEnv expires after the first slice and the
+    topic has meanwhile grown past the cap: the window is searched again and split, not failed."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    with make_fake(cap=30) as fake:
+        first = set(sorted(expected_all(fake))[:20])
+        fake.term_results[ALL_TERM] = set(first)
+
+        def grow():
+            for i in range(15):
+                fake.term_results[ALL_TERM].add(fake.derive("38988993", str(41000100 + i), entrez=TODAY - dt.timedelta(days=i % 3)))
+
+        fake.expire_history_after(1, then=grow)
+        env = child_env(fake, db_path, LITWATCH_PUBMED_CAP="30", LITWATCH_EFETCH_BATCH="5")
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["errors"] == [] and result["counts"]["history_expired"] == 1 and result["counts"]["windows_split"] >= 1
+        history = [e for e in fake.calls("efetch") if e.params.get("WebEnv")]
+        assert len(history) >= 2 and all(int(e.params["retmax"]) <= 5 for e in history)
+        assert history[0].params["query_key"] and history[0].params["retstart"] == "0"
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM] and len(stored(db_path)) == 35
+        fetched = fake.fetched_pmids()
+        assert len(fetched) == len(set(fetched)) == 35  # each record fetched once
+        assert watermark(db_path) == TODAY.isoformat()
+
+
+def test_a_short_page_leaves_the_topic_incomplete_and_nothing_is_lost(tmp_path):
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    with make_fake() as fake:
+        fake.term_results[ALL_TERM] = set(sorted(expected_all(fake))[:10])
+        fake.inject("short", "efetch")
+        env = child_env(fake, db_path)
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert any("short page" in w for w in result["warnings"]) and any("incomplete" in w for w in result["warnings"])
+        assert len(stored(db_path)) == 9 and watermark(db_path) is None  # the watermark stays
+        result, proc = crawl_child(env, config, tmp_path)
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM] and watermark(db_path) == TODAY.isoformat()
+
+
+def test_a_clustered_backfill_costs_at_most_1_2_times_the_lower_bound(tmp_path):
+    """Most records entered in the last three days (a big deposit), the rest spread over ten
+    years: the over-cap window is cut where the records are.  Lower bound = the count search
+    + the fewest windows under the cap + ceil(n / batch) efetches."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    cap, batch = 150, 10
+    with make_fake(cap=cap) as fake:
+        spread = sorted(expected_all(fake))
+        clustered = {fake.derive("38988993", str(41001000 + i), entrez=TODAY - dt.timedelta(days=i % 3)) for i in range(140)}
+        fake.term_results[ALL_TERM] = set(spread) | clustered
+        n = len(fake.term_results[ALL_TERM])
+        env = child_env(fake, db_path, LITWATCH_PUBMED_CAP=str(cap), LITWATCH_EFETCH_BATCH=str(batch))
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM]
+        lower_bound = 1 + -(-n // cap) + -(-n // batch)
+        assert len(fake.log) <= 1.2 * lower_bound, (len(fake.log), lower_bound)
+        windows = [e for e in fake.calls("esearch") if "[crdt]" in e.params["term"]]
+        assert len(windows) == len({e.params["term"] for e in windows})  # no window searched twice

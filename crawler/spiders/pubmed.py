@@ -81,6 +81,11 @@ def esearch_page() -> int:
     return int(os.environ.get("LITWATCH_ESEARCH_PAGE") or ESEARCH_PAGE)
 
 
+def efetch_batch() -> int:
+    """``eutils.EFETCH_BATCH``; LITWATCH_EFETCH_BATCH lowers it (test knob: many slices, few records)."""
+    return int(os.environ.get("LITWATCH_EFETCH_BATCH") or eutils.EFETCH_BATCH)
+
+
 @dataclass(frozen=True)
 class Window:
     """One esearch window of a topic: its query, days, and kind ("new" or "mdat")."""
@@ -173,6 +178,7 @@ class PubmedSpider(LitwatchSpider):
         self.today = dt.datetime.now(dt.timezone.utc).date()
         self.cap = search_cap()
         self.page = min(esearch_page(), self.cap)
+        self.batch = efetch_batch()
         self.in_flight: set[str] = set()
         for topic in self.topics:
             state = get_state(self.db, SOURCE, topic.name) or {}
@@ -244,15 +250,15 @@ class PubmedSpider(LitwatchSpider):
     def _fetches(self, run: Run, pmids: list[str], purpose: str):
         fresh = [p for p in pmids if p not in self.in_flight]
         self.in_flight.update(fresh)
-        for i in range(0, len(fresh), eutils.EFETCH_BATCH):
-            batch = fresh[i : i + eutils.EFETCH_BATCH]
+        for i in range(0, len(fresh), self.batch):
+            batch = fresh[i : i + self.batch]
             call = eutils.efetch(self.lw_settings, batch)
             yield self._request(run, call, self.parse_efetch, f"efetch of {len(batch)} PMIDs", lw_pmids=batch, lw_purpose=purpose)
 
     def _history_fetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str], start: int):
         """One slice of a window's result set on the history server; the next slice is
         asked for when this one arrives (so an expired WebEnv costs one request)."""
-        batch = ids[start : start + eutils.EFETCH_BATCH]
+        batch = ids[start : start + self.batch]
         call = eutils.efetch_history(self.lw_settings, history[0], history[1], start, len(batch))
         return self._request(run, call, self.parse_efetch, f"efetch {start}..{start + len(batch)} of {window.kind} {window.lo}..{window.hi}",
                              lw_pmids=batch, lw_purpose="topic", lw_history=(window, history, ids, start))
@@ -361,7 +367,7 @@ class PubmedSpider(LitwatchSpider):
             return
         if result is not None:
             if result.count > self.cap:
-                yield from self._split(run, window, result.count)
+                yield from self._split(run, window, result.count, self._first_skew(window, parent, result.count))
                 yield from self._rest(run, parent, result.count)
                 yield from self._finish(run)
                 return
@@ -393,6 +399,15 @@ class PubmedSpider(LitwatchSpider):
         self.counts["windows_split"] += 1
         yield self._window(run, window.part(window.lo, cut), parent=(window, count, skew, exact))
 
+    def _first_skew(self, window: Window, parent, count: int) -> int:
+        """The skew to split an over-cap first piece with (records crowding its early days?)."""
+        if parent is None:
+            return 0
+        whole, whole_count, skew, exact = parent
+        if not exact:
+            return 0
+        return eutils.next_skews(count, window.days, whole_count, whole.days, self.cap, skew)[0]
+
     def _rest(self, run: Run, parent, first_count: int | None):
         """After the first piece of a split window: the later part, whose count is the
         parent's minus the first piece's (searched only to read its ids, or split again)."""
@@ -406,9 +421,8 @@ class PubmedSpider(LitwatchSpider):
             yield self._window(run, rest)
             return
         left = count - first_count
-        sparse = eutils.is_sparse(first_count, first_days, count, whole.days)
         if left > self.cap:
-            yield from self._split(run, rest, left, skew + 1 if sparse else 0)
+            yield from self._split(run, rest, left, eutils.next_skews(first_count, first_days, count, whole.days, self.cap, skew)[1])
         elif left > 0:
             yield self._window(run, rest)
 
@@ -453,9 +467,9 @@ class PubmedSpider(LitwatchSpider):
                 yield retry
                 return
             self.counts["requests"] -= 1  # counted once, below
-            if start + eutils.EFETCH_BATCH < len(ids) and not run.failed:
+            if start + self.batch < len(ids) and not run.failed:
                 # Ask for the next slice before parsing this one: the download overlaps the parse.
-                yield self._history_fetch(run, window, history, ids, start + eutils.EFETCH_BATCH)
+                yield self._history_fetch(run, window, history, ids, start + self.batch)
 
         def read(body):
             eutils.check_efetch(body)

@@ -57,7 +57,8 @@ What it serves (POST form bodies and GET query strings alike):
   ``"500"`` (an HTML error page), ``"truncated"`` (Content-Length larger than the body, then
   the connection closes), ``"error"`` (HTTP 200 carrying ``<ERROR>…</ERROR>``), ``"empty"``
   (HTTP 200, empty body), ``"bad_record"`` (efetch only: one record, ``pmid`` or the first,
-  is malformed XML — an unclosed element — inside an otherwise good answer).
+  is malformed XML — an unclosed element — inside an otherwise good answer), ``"short"``
+  (efetch only: the last record asked for is left out, a short page).
 - Records: ``fake.records`` ({pmid: <PubmedArticle> bytes}); add more at run time with
   ``fake.add_record(xml_bytes)`` or ``fake.derive(src_pmid, new_pmid, entrez=date,
   nct_ids=[...], title=..., date_revised=date, retracted_in=pmid)``.
@@ -419,7 +420,7 @@ class FakeEutils(LoopbackServer):
 
     # ----------------------------------------------------------------- faults
     def inject(self, kind: str, path: str | None = "efetch", *, times: int = 1, retry_after: int | None = None, pmid: str | None = None) -> None:
-        assert kind in ("429", "500", "truncated", "error", "empty", "bad_record"), kind
+        assert kind in ("429", "500", "truncated", "error", "empty", "bad_record", "short"), kind
         with self._lock:
             self.faults.append(Fault(kind, path, times, retry_after, pmid))
 
@@ -641,6 +642,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             return 400, b"<ERROR>Empty id list - nothing todo</ERROR>"
         found = [p for p in dict.fromkeys(wanted) if p in fake.records]
+        if fault and fault.kind == "short" and found:
+            found = found[:-1]
         entry.pmids = list(found)
         parts = []
         bad = (fault.pmid or (found[0] if found else None)) if fault and fault.kind == "bad_record" else None
