@@ -35,6 +35,11 @@ ESEARCH_MAX_RETMAX = 10_000
 # records are 2-10 MB of XML (reference lists make records large), quick to retry when a
 # transfer breaks, and at 3 requests/s still 600 records/s.
 EFETCH_BATCH = 200
+# Records per efetch slice of a result set on the history server (NCBI allows up to
+# 10,000).  No id list to POST, so a slice can be larger: fewer requests, and the crawl is
+# paced by parsing rather than by the request rate (bench/bench_crawl.py); 1,000 records
+# are 10-50 MB of XML, still quick to retry.
+HISTORY_BATCH = int(__import__("os").environ.get("LITWATCH_HISTORY_BATCH") or 1_000)
 # Requests/s NCBI allows are a ceiling, not a target: keep 15 % below it so that network
 # jitter cannot put four requests into one of NCBI's 1-second windows (0.383 s without a
 # key, 0.115 s with one; Biopython's 0.34 s leaves less room).

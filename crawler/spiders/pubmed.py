@@ -179,6 +179,7 @@ class PubmedSpider(LitwatchSpider):
         self.cap = search_cap()
         self.page = min(esearch_page(), self.cap)
         self.batch = efetch_batch()
+        self.history_batch = int(os.environ.get("LITWATCH_EFETCH_BATCH") or eutils.HISTORY_BATCH)
         self.in_flight: set[str] = set()
         for topic in self.topics:
             state = get_state(self.db, SOURCE, topic.name) or {}
@@ -258,7 +259,7 @@ class PubmedSpider(LitwatchSpider):
     def _history_fetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str], start: int):
         """One slice of a window's result set on the history server; the next slice is
         asked for when this one arrives (so an expired WebEnv costs one request)."""
-        batch = ids[start : start + self.batch]
+        batch = ids[start : start + self.history_batch]
         call = eutils.efetch_history(self.lw_settings, history[0], history[1], start, len(batch))
         return self._request(run, call, self.parse_efetch, f"efetch {start}..{start + len(batch)} of {window.kind} {window.lo}..{window.hi}",
                              lw_pmids=batch, lw_purpose="topic", lw_history=(window, history, ids, start))
@@ -467,9 +468,9 @@ class PubmedSpider(LitwatchSpider):
                 yield retry
                 return
             self.counts["requests"] -= 1  # counted once, below
-            if start + self.batch < len(ids) and not run.failed:
+            if start + self.history_batch < len(ids) and not run.failed:
                 # Ask for the next slice before parsing this one: the download overlaps the parse.
-                yield self._history_fetch(run, window, history, ids, start + self.batch)
+                yield self._history_fetch(run, window, history, ids, start + self.history_batch)
 
         def read(body):
             eutils.check_efetch(body)

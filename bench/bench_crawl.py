@@ -1,0 +1,153 @@
+"""The crawl end to end at the service's pace: 10,000 new PubMed records through the fake.
+
+    python bench/bench_crawl.py                     # 10,000 records, 3 runs, medians
+    python bench/bench_crawl.py --records 20000 --repeat 1
+
+One topic (``all[sb]``) backfills from 2015 against ``litwatch.fakes.eutils.FakeEutils``
+holding ``--records`` records made from the recordings under fresh PMIDs, their entry
+dates clustered as after a big deposit (90 % in the last three days, the rest spread over
+ten years), with an API key (10 requests/s; the fake refuses the 11th in any second).
+The crawl is the real one: ``python -m litwatch.crawler.process --source pubmed`` in a
+child process, so start-up, requests, parsing and storing all count.  Measured in the
+same run:
+
+- ``crawl``: records stored / wall time of the crawl child;
+- ``bare``:  ``lxml.etree.iterparse`` of the same records as one file (the floor);
+- requests: every request the fake saw, against the lower bound = 1 count search +
+  the fewest windows under the cap (ceil(n / 9,999)) + ceil(n / efetch batch), the batch
+  being the history slice (``eutils.HISTORY_BATCH``, 1,000) and, as issue 14 counted it,
+  200;
+- the most requests the fake saw in any 1-second window (must be <= 10).
+
+Prints the medians and the ratios crawl/bare (goal >= 0.5) and requests/lower bound
+(goal <= 1.2).  Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_pubmed import HEAD, TAIL, run_bare, templates  # noqa: E402
+
+from litwatch.crawler import eutils  # noqa: E402
+from litwatch.fakes.eutils import FakeEutils  # noqa: E402
+
+API_KEY = "bench-key"
+WATCHLIST = """
+backfill_from = "2015-01-01"
+overlap_days = 7
+
+[[topic]]
+name = "all"
+pubmed = 'all[sb]'
+ctgov = "x"
+"""
+
+
+def make_records(n: int) -> list[tuple[str, bytes, dt.date]]:
+    """(pmid, record, entry date): 90 % in the last three days, 10 % over ten years."""
+    parts = templates()
+    today = dt.datetime.now(dt.timezone.utc).date()
+    out = []
+    for i in range(n):
+        before, between, after = parts[i % len(parts)]
+        pmid = str(50_000_000 + i)
+        if i % 10:
+            day = today - dt.timedelta(days=i % 3)
+        else:
+            day = dt.date(2015, 1, 1) + dt.timedelta(days=(i * 37) % 4000)
+        out.append((pmid, before + pmid.encode() + between + pmid.encode() + after, day))
+    return out
+
+
+def one_run(records, tmp: Path) -> dict:
+    fake = FakeEutils(load_fixtures=False)
+    for pmid, xml, day in records:
+        fake.add_record(xml, entrez=day)
+    config = tmp / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    db = tmp / f"crawl-{time.monotonic_ns()}.db"
+    with fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LITWATCH_", "NCBI_"))}
+        env.update(LITWATCH_EUTILS_URL=fake.base_url, LITWATCH_DB=str(db), NCBI_API_KEY=API_KEY,
+                   NCBI_EMAIL="bench@example.org", NO_PROXY="127.0.0.1,localhost")
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "litwatch.crawler.process", "--source", "pubmed", "--config", str(config),
+             "--result", str(tmp / "result.json")],
+            env=env, capture_output=True, text=True, cwd=ROOT,
+        )
+        wall = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"crawl failed: {proc.stderr[-2000:]}")
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            stored = conn.execute("SELECT count(*) FROM publications").fetchone()[0]
+        paths = [r.path for r in fake.log]
+        return {"wall": wall, "stored": stored, "requests": len(fake.log), "esearch": paths.count("esearch"),
+                "efetch": paths.count("efetch"), "max_per_s": fake.max_in_window(1.0),
+                "statuses": sorted({r.status for r in fake.log})}
+
+
+def bare_rate(records, tmp: Path) -> float:
+    path = tmp / "bare.xml"
+    with open(path, "wb") as fh:
+        fh.write(HEAD)
+        for _, xml, _ in records:
+            fh.write(xml + b"\n")
+        fh.write(TAIL)
+    t0 = time.perf_counter()
+    n = run_bare(str(path))
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    records = make_records(args.records)
+    n = len(records)
+    lower = 1 + math.ceil(n / eutils.SEARCH_CAP) + math.ceil(n / eutils.HISTORY_BATCH)
+    lower_200 = 1 + math.ceil(n / eutils.SEARCH_CAP) + math.ceil(n / eutils.EFETCH_BATCH)
+    runs, bares = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            bares.append(bare_rate(records, Path(tmp)))
+            run = one_run(records, Path(tmp))
+            runs.append(run)
+            print(f"run {i + 1}: {run['stored']} stored in {run['wall']:.2f} s = {run['stored'] / run['wall']:.0f} records/s; "
+                  f"bare {bares[-1]:.0f} records/s; requests {run['requests']} (esearch {run['esearch']}, efetch {run['efetch']}), "
+                  f"at most {run['max_per_s']} in any second, statuses {run['statuses']}")
+    rate = statistics.median(r["stored"] / r["wall"] for r in runs)
+    bare = statistics.median(bares)
+    requests = statistics.median(r["requests"] for r in runs)
+    print(f"\n{n} new records, API key, efetch batch {eutils.HISTORY_BATCH} (history), medians of {args.repeat}:")
+    print(f"  crawl end to end   {rate:8.0f} records/s")
+    print(f"  bare lxml parse    {bare:8.0f} records/s")
+    print(f"  crawl / bare       {rate / bare:8.2f}x   (goal >= 0.5: {'met' if rate / bare >= 0.5 else 'MISSED'})")
+    print(f"  requests           {requests:8.0f}    lower bound {lower}   ratio {requests / lower:.2f} "
+          f"(goal <= 1.2: {'met' if requests / lower <= 1.2 else 'MISSED'})")
+    print(f"  (lower bound with {eutils.EFETCH_BATCH}-record efetches, as issue 14 counts it: {lower_200}; "
+          f"ratio {requests / lower_200:.2f})")
+    print(f"  max requests in 1 s {max(r['max_per_s'] for r in runs):7d}    (limit 10 with a key)")
+    if any(re.search("429", str(r["statuses"])) for r in runs):
+        print("  WARNING: the fake refused requests (HTTP 429)")
+
+
+if __name__ == "__main__":
+    main()
