@@ -30,6 +30,7 @@ import datetime as dt
 import math
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,12 +86,15 @@ def one_run(records, tmp: Path) -> dict:
         env.update(LITWATCH_EUTILS_URL=fake.base_url, LITWATCH_DB=str(db), NCBI_API_KEY=API_KEY,
                    NCBI_EMAIL="bench@example.org", NO_PROXY="127.0.0.1,localhost")
         t0 = time.perf_counter()
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = subprocess.run(
             [sys.executable, "-m", "litwatch.crawler.process", "--source", "pubmed", "--config", str(config),
              "--result", str(tmp / "result.json")],
             env=env, capture_output=True, text=True, cwd=ROOT,
         )
         wall = time.perf_counter() - t0
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         if proc.returncode != 0:
             raise SystemExit(f"crawl failed: {proc.stderr[-2000:]}")
         import sqlite3
@@ -98,7 +102,7 @@ def one_run(records, tmp: Path) -> dict:
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT count(*) FROM publications").fetchone()[0]
         paths = [r.path for r in fake.log]
-        return {"wall": wall, "stored": stored, "requests": len(fake.log), "esearch": paths.count("esearch"),
+        return {"wall": wall, "cpu": cpu, "stored": stored, "requests": len(fake.log), "esearch": paths.count("esearch"),
                 "efetch": paths.count("efetch"), "max_per_s": fake.max_in_window(1.0),
                 "statuses": sorted({r.status for r in fake.log})}
 
@@ -110,9 +114,9 @@ def bare_rate(records, tmp: Path) -> float:
         for _, xml, _ in records:
             fh.write(xml + b"\n")
         fh.write(TAIL)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     n = run_bare(str(path))
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 
 def main() -> None:
@@ -124,10 +128,12 @@ def main() -> None:
     n = len(records)
     lower = 1 + math.ceil(n / eutils.SEARCH_CAP) + math.ceil(n / eutils.HISTORY_BATCH)
     lower_200 = 1 + math.ceil(n / eutils.SEARCH_CAP) + math.ceil(n / eutils.EFETCH_BATCH)
-    runs, bares = [], []
+    runs, bares, bare_cpus = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
-            bares.append(bare_rate(records, Path(tmp)))
+            wall_rate, cpu_rate = bare_rate(records, Path(tmp))
+            bares.append(wall_rate)
+            bare_cpus.append(cpu_rate)
             run = one_run(records, Path(tmp))
             runs.append(run)
             print(f"run {i + 1}: {run['stored']} stored in {run['wall']:.2f} s = {run['stored'] / run['wall']:.0f} records/s; "
@@ -135,11 +141,15 @@ def main() -> None:
                   f"at most {run['max_per_s']} in any second, statuses {run['statuses']}")
     rate = statistics.median(r["stored"] / r["wall"] for r in runs)
     bare = statistics.median(bares)
+    cpu_rate = statistics.median(r["stored"] / r["cpu"] for r in runs)
+    bare_cpu = statistics.median(bare_cpus)
     requests = statistics.median(r["requests"] for r in runs)
     print(f"\n{n} new records, API key, efetch batch {eutils.HISTORY_BATCH} (history), medians of {args.repeat}:")
     print(f"  crawl end to end   {rate:8.0f} records/s")
     print(f"  bare lxml parse    {bare:8.0f} records/s")
     print(f"  crawl / bare       {rate / bare:8.2f}x   (goal >= 0.5: {'met' if rate / bare >= 0.5 else 'MISSED'})")
+    print(f"  per CPU second: crawl {cpu_rate:.0f} records/s (the crawl process: start-up, Scrapy, parse, store), "
+          f"bare {bare_cpu:.0f}: {cpu_rate / bare_cpu:.2f}x (steadier than wall time on a loaded machine)")
     print(f"  requests           {requests:8.0f}    lower bound {lower}   ratio {requests / lower:.2f} "
           f"(goal <= 1.2: {'met' if requests / lower <= 1.2 else 'MISSED'})")
     print(f"  (lower bound with {eutils.EFETCH_BATCH}-record efetches, as issue 14 counts it: {lower_200}; "

@@ -29,8 +29,3 @@ def enqueue_pmids(db, items: Iterable[tuple[str, str]]) -> int:
             )
             added += cur.rowcount
     return added
-
-
-def pending_pmids(db) -> list[str]:
-    return [r[0] for r in db.execute("SELECT pmid FROM pubmed_queue WHERE fetched_at IS NULL ORDER BY added_at, pmid")]
-

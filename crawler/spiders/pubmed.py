@@ -141,6 +141,10 @@ class PubmedSpider(LitwatchSpider):
         # 5-20 MB): generous, yet a runaway answer is cut off before it costs 500 MB.
         "DOWNLOAD_MAXSIZE": 128 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 64 * 1024 * 1024,
+        # Scrapy stops downloading while the answers being processed exceed 5 MB; one
+        # history slice of 500 records is larger, which would serialise download and parse.
+        # Two slices in memory at a time is the point (overlap), not a risk.
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 256 * 1024 * 1024,
     }
 
     @classmethod
