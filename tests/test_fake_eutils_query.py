@@ -157,3 +157,24 @@ def test_elink_answers_like_the_real_one(world):
     shape = lambda el: [c.tag for c in el]  # noqa: E731
     assert shape(real.find("LinkSet"))[:2] == shape(sets[0])[:2] == ["DbFrom", "IdList"]
     assert shape(real.find("LinkSet/LinkSetDb"))[:2] == shape(sets[0].find("LinkSetDb"))[:2] == ["DbTo", "LinkName"]
+
+
+def test_a_crawl_of_the_shipped_watchlist_puts_each_paper_under_its_topics(world, tmp_path):
+    """The real spider, the shipped watchlist, the seed world: topics as PubMed would give them."""
+    import sqlite3
+
+    from test_pubmed_crawl import child_env, crawl_child
+
+    db_path = tmp_path / "litwatch.db"
+    result, proc = crawl_child(child_env(world, db_path), PROJECT_ROOT / "seeds" / "watchlist.toml", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT topic, group_concat(pmid) FROM (SELECT * FROM publication_topics ORDER BY pmid) GROUP BY topic").fetchall()
+    topics = {topic: set(pmids.split(",")) for topic, pmids in rows}
+    trd, suicide, meta = TOPIC_PAPERS
+    assert topics == {
+        "ketamine-bpd": {PII_PMID, PMC_PMID, RESULTS_PMID, CITING_PMID},
+        "ketamine-trd": {trd},
+        "ketamine-suicidality": {PMC_PMID, suicide},
+        "ketamine-depression": {"38011560", PII_PMID, trd, meta, CITING_PMID},
+    }
