@@ -110,9 +110,9 @@ def test_create_date_windows_over_http():
     with FakeEutils(rate_limit=100) as fake:
         late = fake.derive("38011560", "41000020", entrez=dt.date(2023, 2, 1), created=dt.date(2026, 11, 25))
         assert fake.created[late] == dt.date(2026, 11, 25) and fake.entrez[late] == dt.date(2023, 2, 1)
-        # the derived record says so in its History (PubStatus "pubmed")
+        # the derived record says so in its History (PubStatus "entrez" is the Create Date)
         xml = etree.fromstring(fake.records[late])
-        assert xml.findtext("PubmedData/History/PubMedPubDate[@PubStatus='pubmed']/Year") == "2026"
+        assert xml.findtext("PubmedData/History/PubMedPubDate[@PubStatus='entrez']/Year") == "2026"  # CRDT
         by_crdt = esearch(fake, term="ketamine[tiab]", datetype="crdt", mindate="2026/11/20", maxdate="2026/11/30", retmax="20")
         assert by_crdt.xpath("IdList/Id/text()") == [late]
         by_edat = esearch(fake, term="ketamine[tiab]", datetype="edat", mindate="2026/11/20", maxdate="2026/11/30")

@@ -441,3 +441,22 @@ def test_a_clustered_backfill_costs_at_most_1_2_times_the_lower_bound(tmp_path):
         assert len(fake.log) <= 1.2 * lower_bound, (len(fake.log), lower_bound)
         windows = [e for e in fake.calls("esearch") if "[crdt]" in e.params["term"]]
         assert len(windows) == len({e.params["term"] for e in windows})  # no window searched twice
+
+
+def test_book_chapters_and_late_arrivals_served_by_the_fake_are_stored(tmp_path):
+    """The written-from-DTD recordings (derived/): Bookshelf chapters and a record created in
+    2026 with a 2013 entry date; a backfill from 2015 stores both (the late one by [crdt])."""
+    from litwatch.fakes.eutils import FIXTURES
+
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    with FakeEutils(load_fixtures=False) as fake:
+        books = fake.add_file((FIXTURES / "derived" / "book_chapters.xml").read_bytes())
+        articles = fake.add_file((FIXTURES / "derived" / "articles.xml").read_bytes())
+        late = [p for p in articles if fake.entrez[p] < dt.date(2015, 1, 1) <= fake.created[p]]
+        assert late
+        result, proc = crawl_child(child_env(fake, db_path), config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert set(stored(db_path)) == set(books) | set(articles)
+        assert set(late) <= set(fake.fetched_pmids())

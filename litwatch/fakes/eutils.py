@@ -233,16 +233,20 @@ class FakeEutils(LoopbackServer):
 
     # ---------------------------------------------------------------- records
     def add_file(self, data: bytes) -> list[str]:
-        """Add every PubmedArticle of an efetch answer; returns their PMIDs."""
+        """Add every PubmedArticle and PubmedBookArticle of an efetch answer; returns their PMIDs."""
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
-        return [self.add_record(etree.tostring(el, with_tail=False)) for el in root.iterchildren("PubmedArticle")]
+        return [self.add_record(etree.tostring(el, with_tail=False))
+                for el in root.iterchildren("PubmedArticle", "PubmedBookArticle")]
 
     def add_record(self, xml: bytes, *, entrez: dt.date | None = None, created: dt.date | None = None) -> str:
-        """Store one <PubmedArticle> (bytes); indexes its dates, fields, [aid] and [si] keys.
+        """Store one <PubmedArticle> or <PubmedBookArticle> (bytes); indexes its dates,
+        fields, [aid] and [si] keys.
 
         ``created`` is its create date ([crdt]); by default the entrez date (as for every
         record that entered PubMed within a year of publication)."""
         el = etree.fromstring(xml)
+        if el.tag == "PubmedBookArticle":
+            return self._add_book(el, xml, entrez=entrez, created=created)
         pmid = el.findtext("MedlineCitation/PMID").strip()
         with self._lock:
             self.records[pmid] = xml
@@ -272,6 +276,40 @@ class FakeEutils(LoopbackServer):
             if published:
                 dates["published"] = published
             self.index[pmid] = _index(el, pmid, aids, si, dates)
+        return pmid
+
+    def _add_book(self, el, xml: bytes, *, entrez: dt.date | None, created: dt.date | None) -> str:
+        """A Bookshelf record (BookDocument + PubmedBookData): searched on its chapter
+        title, abstract, authors, book title and publication types."""
+        doc = el.find("BookDocument")
+        pmid = doc.findtext("PMID").strip()
+
+        def text(node) -> str:
+            return "".join(node.itertext()) if node is not None else ""
+
+        with self._lock:
+            self.records[pmid] = xml
+            edat = _text_date(el.find("PubmedBookData/History/PubMedPubDate[@PubStatus='pubmed']"))
+            crdt = _text_date(el.find("PubmedBookData/History/PubMedPubDate[@PubStatus='entrez']"))
+            self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
+            self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
+            self.mdat.setdefault(pmid, _text_date(doc.find("DateRevised")) or self.entrez[pmid])
+            dates = {"entrez": self.entrez[pmid], "created": self.created[pmid], "modified": self.mdat[pmid]}
+            published = _text_date(doc.find("Book/PubDate"))
+            if published:
+                dates["published"] = published
+            self.index[pmid] = pubmed_query.Index(
+                pmid=pmid,
+                title=text(doc.find("ArticleTitle")) or text(doc.find("Book/BookTitle")),
+                abstract=" ".join(text(a) for a in doc.iterfind("Abstract/AbstractText")),
+                keywords=[k.text or "" for k in doc.iterfind("KeywordList/Keyword")],
+                pt=[p.text or "" for p in doc.iterfind("PublicationType")],
+                authors=[" ".join(filter(None, [a.findtext("LastName"), a.findtext("Initials"), a.findtext("CollectiveName")]))
+                         for a in doc.iterfind("AuthorList/Author")],
+                journal=text(doc.find("Book/BookTitle")),
+                aids={(a.text or "").strip().lower() for a in doc.iterfind("ArticleIdList/ArticleId") if a.text},
+                dates=dates,
+            )
         return pmid
 
     def add_citation(self, citing: str, cited: str) -> None:
