@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -39,7 +40,7 @@ EFETCH_BATCH = 200
 # 10,000).  No id list to POST, so a slice can be larger: fewer requests, and the crawl is
 # paced by parsing rather than by the request rate (bench/bench_crawl.py); 1,000 records
 # are 10-50 MB of XML, still quick to retry.
-HISTORY_BATCH = int(__import__("os").environ.get("LITWATCH_HISTORY_BATCH") or 1_000)
+HISTORY_BATCH = int(os.environ.get("LITWATCH_HISTORY_BATCH") or 1_000)
 # Requests/s NCBI allows are a ceiling, not a target: keep 15 % below it so that network
 # jitter cannot put four requests into one of NCBI's 1-second windows (0.383 s without a
 # key, 0.115 s with one; Biopython's 0.34 s leaves less room).
