@@ -66,7 +66,8 @@ def load_set(split: str = "all") -> list[tuple[dict, dict]]:
             if label["source"].startswith("abstracts/"):
                 record = rct[label["pmid"]]
             else:
-                (record,) = list(parse_pubmed(str(RECORDINGS / label["source"])))
+                (pub,) = list(parse_pubmed(str(RECORDINGS / label["source"])))
+                record = {"title": pub.title, "abstract": pub.abstract, "publication_types": pub.publication_types}
             pairs.append((label, record))
     return pairs
 

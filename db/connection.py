@@ -3,7 +3,9 @@ and the one transaction convention every write in ``db/`` follows (``transaction
 
 Commands that only read (``search``, ``show``, ``export``...) open it read-only through
 SQLite's ``mode=ro`` URI: they work on a file the user may only read, and a path that does
-not exist is an error instead of a new empty database.
+not exist is an error instead of a new empty database.  They get a ``ReadOnlyDatabase``:
+the few methods reads use, on a plain ``sqlite3`` connection, so a search does not pay
+for importing sqlite-utils (its plugin scan and optional numpy cost more than the query).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import quote
-
-import sqlite_utils
 
 from litwatch.db.migrations import all_migrations, apply_migrations
 from litwatch.vocab.errors import LitwatchError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # A crawl child and the CLI may write at the same moment; wait this long for the other's
 # transaction instead of failing with "database is locked".
@@ -32,6 +35,8 @@ def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) 
         return _open_read_only(path)
     if path.parent and not path.parent.exists():
         raise LitwatchError(f"{path}: folder {path.parent} does not exist (set LITWATCH_DB)")
+    import sqlite_utils  # writers only: see the module docstring
+
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -65,7 +70,7 @@ def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[None
     sqlite-utils' own write methods (``insert``, ``upsert``, ``update``, ``delete``)
     commit by themselves (``with conn:``); inside a transaction write with ``db.execute``.
     """
-    conn = db.conn if isinstance(db, sqlite_utils.Database) else db
+    conn = getattr(db, "conn", db)
     if conn.in_transaction:
         name = f"lw_sp{next(_savepoints)}"
         conn.execute(f"SAVEPOINT {name}")
@@ -116,7 +121,30 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent if str(path.parent) else Path("."), os.W_OK)
 
 
-def _open_read_only(path: Path) -> sqlite_utils.Database:
+class ReadOnlyDatabase:
+    """What read functions in ``db/`` use of a ``sqlite_utils.Database``, on a read-only
+    connection: ``execute``, ``query``, ``table_names`` and ``conn``."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, parameters=()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, parameters)
+
+    def query(self, sql: str, params=()) -> Iterator[dict]:
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row))
+
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _open_read_only(path: Path) -> ReadOnlyDatabase:
     if not path.is_file():
         where = "its folder does not exist" if not path.parent.exists() else "no such file"
         raise LitwatchError(f"{path}: no litwatch database there ({where}); check --db / LITWATCH_DB, "
@@ -135,4 +163,4 @@ def _open_read_only(path: Path) -> sqlite_utils.Database:
             conn = _connect_ro(path, immutable=False)
     except sqlite3.DatabaseError as exc:
         raise LitwatchError(f"{path}: not a usable litwatch database: {exc}") from None
-    return sqlite_utils.Database(conn)
+    return ReadOnlyDatabase(conn)

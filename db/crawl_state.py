@@ -14,14 +14,15 @@ import json
 import os
 import socket
 import zlib
-from typing import Callable
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Callable
 
 from litwatch.db.connection import transaction
 from litwatch.db.sql import insert_row, update_row, upsert_row
 from litwatch.vocab.text import redact
 from litwatch.vocab.times import utcnow
+
+if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
+    import sqlite_utils
 
 
 def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:

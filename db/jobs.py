@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from litwatch.db.connection import transaction
 from litwatch.vocab.times import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
+    import sqlite_utils
 
 ABANDONED_DETAIL = "the scheduler stopped without finishing this run"
 

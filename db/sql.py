@@ -6,9 +6,11 @@ caller's transaction; these write the same statements through ``db.execute`` ins
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import sqlite_utils
+if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
+    import sqlite_utils
+
 
 
 def upsert_row(db: sqlite_utils.Database, table: str, row: dict, pk: Sequence[str]) -> None:

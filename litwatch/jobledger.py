@@ -28,11 +28,12 @@ import datetime as dt
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Iterator
 
 from litwatch.db import jobs, open_db
+
+if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
+    import sqlite_utils
 
 # Cron fires on whole seconds; "strictly after t" is "at or after t + 1 s".
 ONE_SECOND = dt.timedelta(seconds=1)

@@ -159,7 +159,7 @@ def test_read_only_open_never_writes(tmp_path):
     build_store(path)
     before = path.read_bytes()
     db = open_db(path, read_only=True)
-    assert db["publications"].count > 0
+    assert db.execute("SELECT count(*) FROM publications").fetchone()[0] > 0
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         db.conn.execute("DELETE FROM publications")
     db.conn.close()

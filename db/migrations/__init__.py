@@ -9,10 +9,12 @@ crash between the change and its record does not wedge the database.
 from __future__ import annotations
 
 import datetime as dt
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from litwatch.db.migrations import browse, core, digest, feeds, follows, publications, seeds, trials
+
+if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
+    import sqlite_utils
 
 # browse last: it declares the links between the other areas' tables.
 AREAS = (core, publications, trials, seeds, digest, feeds, follows, browse)
