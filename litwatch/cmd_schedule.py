@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 
-from litwatch import scheduler
 from litwatch.cli_common import Context, pass_ctx
 from litwatch.config import Schedule, load_settings, load_watchlist
 from litwatch.joblock import lock_path_for
@@ -23,6 +22,8 @@ from litwatch.vocab.errors import LitwatchError
 def effective_schedule(config_path: str | None, db_path: str | None = None,
                        now: dt.datetime | None = None) -> tuple[str, list[tuple[str, str]]]:
     """(where it comes from, rows of name/value) for the help text; never raises."""
+    from litwatch import scheduler  # APScheduler: loaded only when the schedule is shown or run
+
     try:
         watchlist = load_watchlist(config_path)
         schedule, origin = watchlist.schedule, f"from {watchlist.path}"
@@ -75,6 +76,8 @@ def schedule(ctx, log_file):
     retried at the next run.  Only one scheduler runs per database: a second one exits
     with an error.  Reads the schedule at start: restart it after editing the watchlist.
     """
+    from litwatch import scheduler  # APScheduler: loaded only when the schedule is shown or run
+
     code = scheduler.serve(ctx.settings, ctx.watchlist, log_file=log_file, debug=ctx.debug)
     if code:
         click.get_current_context().exit(code)
