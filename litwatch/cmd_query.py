@@ -209,7 +209,7 @@ def export(ctx, fmt, kind, since):
     from litwatch.db.feeds import iter_feed_items
     from litwatch.db.publications import iter_publications
     from litwatch.db.trials import iter_trials
-    from litwatch.exports.tabular import write_csv, write_json
+    from litwatch.exports.tabular import write_csv, write_json, write_publications_csv
 
     ctx.db  # open (or fail) before the first byte goes out: never a stray "[" before an error
     sources = {
@@ -223,8 +223,11 @@ def export(ctx, fmt, kind, since):
                                      param_hint="--kind")
         _write_references(ctx.db, fmt, sources["publications"]())
         return
+    if fmt == "csv" and kind in (None, "publications"):
+        write_publications_csv(ctx.db, sys.stdout, since)
+        return
     if fmt == "csv":
-        write_csv(sources[kind or "publications"](), sys.stdout, kind or "publications")
+        write_csv(sources[kind](), sys.stdout, kind)
         return
     kinds = [kind] if kind else ["publications", "trials"]
     write_json((record for name in kinds for record in sources[name]()), sys.stdout)

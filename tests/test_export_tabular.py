@@ -79,3 +79,22 @@ def test_writers_stream_from_an_iterator():
     out = io.StringIO()
     assert write_csv(iter(()), out, "trials") == 0
     assert out.getvalue().startswith("kind,nct_id,title,")
+
+
+def test_publications_csv_cells_are_the_json_shapes_cells(db_path):
+    """The fast CSV (the store's flat view) says what write_csv says of the JSON shapes."""
+    from litwatch.db.publications import iter_publications
+    from litwatch.exports.tabular import csv_cell, write_publications_csv
+
+    db = open_db(db_path)
+    publications.save_publications(db, hostile("90000002", "Growth of <i>Shewanella</i> at p &lt; 0.001"), "t")
+    publications.save_publications(db, hostile("90000001", "=1+1"), "u")
+    publications.save_publications(db, hostile("90000001", "=1+1"), "t")
+    out = io.StringIO()
+    assert write_publications_csv(db, out) == 2
+    rows = {r["pmid"]: r for r in csv.DictReader(io.StringIO(out.getvalue()))}
+    for shape in iter_publications(db):
+        row = rows[shape["pmid"]]
+        for key, cell in row.items():
+            expected = csv_cell(key, shape[key])
+            assert cell == ("" if expected is None else str(expected)), key

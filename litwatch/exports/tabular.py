@@ -2,7 +2,10 @@
 
 CSV: plain text (titles, abstracts and summaries without markup) and every cell that a
 spreadsheet would run as a formula neutralised with a leading ``'`` (OWASP's rule for
-cells beginning with ``=``, ``+``, ``-``, ``@``, tab or carriage return).  JSON keeps the
+cells beginning with ``=``, ``+``, ``-``, ``@``, tab or carriage return).  One row per
+record with flat columns: the nested extras (author details, PubMed history, correction
+links, book details) stay in the JSON export, where they are readable, and out of a
+spreadsheet, where they were most of the bytes and of the time.  JSON keeps the
 HTML fragments and adds their plain-text forms (``title_text``, ``abstract_text``).
 """
 
@@ -18,6 +21,9 @@ from litwatch.vocab.markup import fragment_to_text
 CSV_LIST_SEP = "; "
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MARKUP_FIELDS = ("title", "abstract", "official_title")
+# Beyond-contract keys that hold objects: JSON only (see the module docstring).
+NESTED_EXTRAS = frozenset({"author_details", "pubmed_history", "comments_corrections", "corrections", "book",
+                           "other_abstracts", "other_ids", "references", "signals", "links"})
 # CONTRACT.md's keys: the header of a CSV export with no rows (with rows, the records' own
 # keys are the header, extras included), so a script reading the file always finds its columns.
 CONTRACT_KEYS = {
@@ -53,14 +59,38 @@ def write_csv(records: Iterable[dict], out: IO[str], kind: str) -> int:
     """Header from the first record's keys (CONTRACT's keys when there is none)."""
     it: Iterator[dict] = iter(records)
     first = next(it, None)
-    fields = list(first) if first is not None else CONTRACT_KEYS[kind]
+    contract = CONTRACT_KEYS[kind]
+    fields = [k for k in first if k in contract or k not in NESTED_EXTRAS] if first is not None else contract
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
     count = 0
     if first is None:
         return count
     for record in itertools.chain([first], it):
-        writer.writerow({k: csv_cell(k, v) for k, v in record.items()})
+        writer.writerow({k: csv_cell(k, record.get(k)) for k in fields})
+        count += 1
+    return count
+
+
+def write_publications_csv(db, out: IO[str], since: str | None = None) -> int:
+    """The publications CSV from the store's flat view (``db.publications.FLAT_COLUMNS``):
+    the same cells ``write_csv`` makes from the JSON shapes, without building them."""
+    from litwatch.db.publications import FLAT_COLUMNS, iter_publication_table
+
+    names = [name for name, _ in FLAT_COLUMNS]
+    markup = [i for i, name in enumerate(names) if name in MARKUP_FIELDS]
+    flags = [i for i, name in enumerate(names) if name in ("retracted", "late_arrival")]
+    writer = csv.writer(out)
+    writer.writerow(names)
+    count = 0
+    for row in iter_publication_table(db, since):
+        row = list(row)
+        for i in markup:
+            if row[i]:
+                row[i] = fragment_to_text(row[i])
+        for i in flags:
+            row[i] = bool(row[i])
+        writer.writerow([neutralise(cell) for cell in row])
         count += 1
     return count
 

@@ -20,7 +20,6 @@ _ANY_TAG_RE = re.compile(r"<[^>]+>")
 _BREAK_RE = re.compile(r"<br\s*/?>|</p>|</li>|</div>", re.IGNORECASE)
 _SUB_RE = re.compile(r"<sub>(.*?)</sub>", re.S)
 _SUP_RE = re.compile(r"<sup>(.*?)</sup>", re.S)
-_WS_RE = re.compile(r"\s+")
 
 
 def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
@@ -32,9 +31,11 @@ def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
     """
     if not fragment:
         return ""
+    if "<" not in fragment and "&" not in fragment:  # most titles: nothing to undo
+        return " ".join(fragment.split())
     text = fragment
     if scripts:
         text = _SUB_RE.sub(lambda m: "_" + m.group(1) if len(m.group(1)) == 1 else f"_({m.group(1)})", text)
         text = _SUP_RE.sub(lambda m: "^" + m.group(1) if len(m.group(1)) == 1 else f"^({m.group(1)})", text)
     text = _ANY_TAG_RE.sub("", _BREAK_RE.sub(" ", text))
-    return _WS_RE.sub(" ", html.unescape(text)).strip()
+    return " ".join(html.unescape(text).split())
