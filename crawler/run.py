@@ -276,6 +276,7 @@ def run_crawl(
     """
     from litwatch.db import open_db
     from litwatch.db.crawl_state import finish_run, start_run
+    from litwatch.db.topics import sync_topics
 
     if echo is None:
         echo = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -285,6 +286,7 @@ def run_crawl(
     deadline = time.monotonic() + timeout
     db = open_db(settings.db_path)
     summary = CrawlSummary(notices=prepare(db))
+    sync_topics(db, watchlist.topic_rows())  # the topics table a browser links and facets by
     for source in wanted:
         if progress:
             echo(f"crawling {source} ...")

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import socket
+import sqlite3
 import zlib
 from typing import TYPE_CHECKING, Callable
 
@@ -116,7 +117,10 @@ def close_interrupted_runs(db: sqlite_utils.Database, alive: Callable[[int], boo
 def integrity_problems(db: sqlite_utils.Database, limit: int = 3) -> list[str]:
     """SQLite's ``quick_check``: [] for a sound file, else its first problems (a file
     damaged mid-way may still answer the few pages a crawl reads, and fail later)."""
-    rows = [r[0] for r in db.execute(f"PRAGMA quick_check({int(limit)})").fetchall()]
+    try:
+        rows = [r[0] for r in db.execute(f"PRAGMA quick_check({int(limit)})").fetchall()]
+    except sqlite3.DatabaseError as exc:  # damage that stops the check itself
+        return [str(exc)]
     if rows == ["ok"]:
         return []
     lines = [line.strip() for row in rows for line in str(row).splitlines()]

@@ -10,7 +10,6 @@ import click
 from litwatch.cli_common import pass_ctx
 from litwatch.config import contact_warning
 from litwatch.crawler.run import SOURCES, run_crawl
-from litwatch.db.topics import sync_topics
 
 
 def _date(ctx, param, value):
@@ -35,7 +34,6 @@ def crawl(ctx, sources, since, topics, as_json):
     for name in topics:
         ctx.watchlist.topic(name)  # unknown topic: one error line
     ctx.db  # migrate before the children start
-    sync_topics(ctx.db, ctx.watchlist.topic_rows())  # the topics table a browser links and facets by
     if (warning := contact_warning(ctx.settings)) and not {"ctgov", "feeds"} >= set(sources or SOURCES):
         click.echo(warning, err=True)  # once per crawl, only when an NCBI service is asked
     summary = run_crawl(ctx.settings, ctx.watchlist, list(sources) or None, since, topics=list(topics) or None, config_path=ctx.watchlist.path, progress=not as_json and sys.stderr.isatty(),

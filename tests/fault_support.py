@@ -20,7 +20,7 @@ from conftest import PROJECT_ROOT
 from litwatch.fakes.eutils import FakeEutils
 
 API_KEY = "SECRET-ncbi-key-7f3a9c"
-ALL_TERM = '"anything at all"[tiab]'  # the fake answers it with every record it holds
+ALL_TERM = "all[sb]"  # PubMed's subset of every record: the fake answers it with every record it holds
 
 
 def watchlist(path: Path, *, ctgov: str = "ketamine", feeds: list[str] = (), keywords: list[str] = ()) -> Path:
