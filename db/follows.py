@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from litwatch.db.connection import transaction
 from litwatch.vocab.ids import NCT_RE
 from litwatch.vocab.records import CitingLink
 from litwatch.vocab.times import utcnow
@@ -23,7 +24,7 @@ IN_CHUNK = 500
 def follow_paper(db, pmid: str, reason: str = "user") -> bool:
     """Follow a paper by PMID; True when it was not followed before."""
     was = pmid in set(followed_pmids(db))
-    with db.conn:
+    with transaction(db):
         db.execute(
             "INSERT INTO followed_papers (pmid, reason, added_at, removed_at) VALUES (?, ?, ?, NULL) "
             "ON CONFLICT(pmid) DO UPDATE SET removed_at = NULL, reason = excluded.reason, added_at = excluded.added_at "
@@ -37,7 +38,7 @@ def unfollow_paper(db, pmid: str) -> bool:
     """Stop following a paper (a seed-cited one too); True when it was followed."""
     was = pmid in set(followed_pmids(db))
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.execute(
             "INSERT INTO followed_papers (pmid, reason, added_at, removed_at) VALUES (?, 'unfollowed', ?, ?) "
             "ON CONFLICT(pmid) DO UPDATE SET removed_at = excluded.removed_at",
@@ -48,7 +49,7 @@ def unfollow_paper(db, pmid: str) -> bool:
 
 def unfollow_trial(db, nct_id: str) -> bool:
     """Stop following a trial (``followed_trials``); True when it was followed."""
-    with db.conn:
+    with transaction(db):
         cur = db.execute("DELETE FROM followed_trials WHERE nct_id = ?", [nct_id.upper()])
     return cur.rowcount > 0
 
@@ -103,7 +104,7 @@ def record_citing(db, links: Iterable[tuple[str, str]], *, now: str | None = Non
         chunk = cited[i : i + IN_CHUNK]
         marks = ",".join("?" * len(chunk))
         checked |= {r[0] for r in db.execute(f"SELECT cited_id FROM follow_checks WHERE cited_id IN ({marks})", chunk)}
-    with db.conn:
+    with transaction(db):
         before = db.conn.total_changes
         db.conn.executemany(
             "INSERT OR IGNORE INTO citing_links (citing_pmid, cited_id, cited_kind, first_seen_at, baseline) VALUES (?, ?, ?, ?, ?)",

@@ -13,14 +13,19 @@ if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only wher
 
 
 
+def _q(name: str) -> str:
+    """A quoted identifier: column names such as ``references`` are SQL keywords."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def upsert_row(db: sqlite_utils.Database, table: str, row: dict, pk: Sequence[str]) -> None:
     """Insert ``row``, or update the given columns (only those) of the row with its key."""
     columns = list(row)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in pk)
+    updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in columns if c not in pk)
     conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     db.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
-        f"ON CONFLICT({', '.join(pk)}) {conflict}",
+        f"INSERT INTO {_q(table)} ({', '.join(map(_q, columns))}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT({', '.join(map(_q, pk))}) {conflict}",
         [row[c] for c in columns],
     )
 
@@ -29,7 +34,7 @@ def insert_row(db: sqlite_utils.Database, table: str, row: dict) -> int:
     """Insert ``row``; returns its rowid."""
     columns = list(row)
     cur = db.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        f"INSERT INTO {_q(table)} ({', '.join(map(_q, columns))}) VALUES ({', '.join('?' for _ in columns)})",
         [row[c] for c in columns],
     )
     return cur.lastrowid
@@ -37,6 +42,6 @@ def insert_row(db: sqlite_utils.Database, table: str, row: dict) -> int:
 
 def update_row(db: sqlite_utils.Database, table: str, where: dict, values: dict) -> int:
     """Set ``values`` on the rows matching every ``where`` column; returns how many changed."""
-    sets = ", ".join(f"{c} = ?" for c in values)
-    cond = " AND ".join(f"{c} = ?" for c in where)
-    return db.execute(f"UPDATE {table} SET {sets} WHERE {cond}", [*values.values(), *where.values()]).rowcount
+    sets = ", ".join(f"{_q(c)} = ?" for c in values)
+    cond = " AND ".join(f"{_q(c)} = ?" for c in where)
+    return db.execute(f"UPDATE {_q(table)} SET {sets} WHERE {cond}", [*values.values(), *where.values()]).rowcount

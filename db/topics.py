@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+from litwatch.db.connection import transaction
 from litwatch.vocab.times import utcnow
 
 
@@ -19,7 +20,7 @@ def sync_topics(db, topics: Iterable[dict]) -> int:
          json.dumps(list(t.get("feeds") or ()), ensure_ascii=False), json.dumps(list(t.get("keywords") or ()), ensure_ascii=False), now)
         for t in topics
     ]
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "INSERT INTO topics (name, title, pubmed, ctgov, feeds, keywords, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET title = excluded.title, pubmed = excluded.pubmed, ctgov = excluded.ctgov, "

@@ -10,8 +10,8 @@ raised on a trial (results overdue, unpublished) and whether a digest reported t
 ``trial_flags``.
 
 Reads are batched: a page of N trials costs a constant number of statements (the NCT
-numbers go to SQLite as one JSON array, read with ``json_each``).  Writers commit their
-own work (``with db.conn``).
+numbers go to SQLite as one JSON array, read with ``json_each``).  Writes follow the
+store's one convention: ``transaction(db)`` (db/connection.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import zlib
 from collections import Counter, defaultdict
 from typing import Iterable, Iterator
 
+from litwatch.db.connection import transaction
 from litwatch.db.pubmed_queue import enqueue_pmids
+from litwatch.db.sql import insert_row, update_row
 from litwatch.vocab.ids import normalise_nct
 from litwatch.vocab.records import HISTORY_FIELDS, Trial, TrialChange, TrialFlag, TrialLink, TrialReference
 from litwatch.vocab.times import utcnow
@@ -171,7 +173,7 @@ def save_trials(db, records: Iterable[Trial], topic: str | None = None) -> Count
     counts: Counter = Counter()
     now = utcnow()
     stored = _stored_rows(db, [r.nct_id for r in records])
-    with db.conn:
+    with transaction(db):
         for rec in records:
             nct = rec.nct_id
             old_row = stored.get(nct)
@@ -179,11 +181,11 @@ def save_trials(db, records: Iterable[Trial], topic: str | None = None) -> Count
             if old_row is None:
                 row = _to_row(rec, now)
                 row["first_seen_at"] = now
-                db["trials"].insert(row, pk="nct_id")
+                insert_row(db, "trials", row)
                 counts["trials_new"] += 1
             elif content_changed:
                 changes = diff_trial(_from_row(old_row), rec)
-                db["trials"].update(nct, _to_row(rec, now))
+                update_row(db, "trials", {"nct_id": nct}, _to_row(rec, now))
                 db.conn.executemany(
                     "INSERT INTO trial_history (nct_id, field, old, new, seen_at) VALUES (?, ?, ?, ?, ?)",
                     [(nct, name, old, new, now) for name, old, new in changes],
@@ -219,7 +221,7 @@ def get_raw(db, nct_id: str) -> dict | None:
 
 def follow_trial(db, nct_id: str, reason: str) -> bool:
     """Follow a trial whatever the topics find; True when it was not followed before."""
-    with db.conn:
+    with transaction(db):
         cur = db.execute(
             "INSERT OR IGNORE INTO followed_trials (nct_id, reason, added_at) VALUES (?, ?, ?)",
             [nct_id.upper(), reason, utcnow()],
@@ -392,7 +394,7 @@ def record_trial_flags(db, flags: Iterable[TrialFlag], checked: Iterable[str] | 
     """
     flags = list(flags)
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         before = db.execute("SELECT COUNT(*) FROM trial_flags").fetchone()[0]
         db.conn.executemany(
             """INSERT INTO trial_flags (nct_id, flag, detail, first_seen_at) VALUES (?, ?, ?, ?)
@@ -431,7 +433,7 @@ def unreported_trial_flags(db, flags: Iterable[str] | None = None) -> list[Trial
 
 def mark_trial_flags_reported(db, ids: Iterable[int], digest_id: int) -> None:
     """The digest ``digest_id`` told the reader of these flags: never again."""
-    with db.conn:
+    with transaction(db):
         db.execute(
             f"UPDATE trial_flags SET reported_in_digest = ?, reported_at = ? WHERE reported_in_digest IS NULL AND id {IN_BATCH}",
             [digest_id, utcnow(), json.dumps([int(i) for i in ids])],
