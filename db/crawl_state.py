@@ -79,10 +79,11 @@ def record_failure(db: sqlite_utils.Database, source: str, topic: str, error: st
                    ("source", "topic"))
 
 
-def start_run(db: sqlite_utils.Database, source: str) -> int:
-    """A ``running`` row owned by this process (host, pid), closed by ``finish_run``."""
+def start_run(db: sqlite_utils.Database, source: str, *, now: str | None = None) -> int:
+    """A ``running`` row owned by this process (host, pid), closed by ``finish_run``.
+    ``now``: the start time to record (default: the clock; the demo world passes one)."""
     with transaction(db):
-        run_id = insert_row(db, "crawl_runs", {"source": source, "started_at": utcnow(), "status": "running"})
+        run_id = insert_row(db, "crawl_runs", {"source": source, "started_at": now or utcnow(), "status": "running"})
         upsert_row(db, "crawl_run_owners", {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}, ("run_id",))
     return run_id
 
@@ -134,12 +135,14 @@ def finish_run(
     counts: dict,
     warnings: list[str] = (),
     error: str | None = None,
+    *,
+    now: str | None = None,
 ) -> None:
     with transaction(db):
         update_row(
             db, "crawl_runs", {"id": run_id},
             {
-                "finished_at": utcnow(),
+                "finished_at": now or utcnow(),
                 "status": status,
                 "counts": json.dumps(counts, sort_keys=True),
                 "warnings": json.dumps([redact(w) for w in warnings]),

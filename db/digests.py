@@ -10,8 +10,12 @@ memory of what a reader has seen, so the rules are strict:
   files are on disk; a failure marks it ``failed`` and its items are pending again;
 * a ``preview`` (``digest`` without ``--send``, or ``--out``) is recorded for reference
   but never blocks selection;
-* a claim whose process died mid-delivery stops blocking after ``CLAIM_TIMEOUT``, so a
-  crash loses nothing (at worst the reader gets an item twice, never zero times).
+* a claim records the claiming process (host, pid, its start time) and, before anything is
+  sent, the exact message with its Message-ID.  The next ``digest --send`` resumes at once
+  a claim whose process is gone (same host, pid gone or reused) by sending that same
+  message again; a claim from another host is taken for dead after ``CLAIM_TIMEOUT``.
+  So a crash loses nothing, and at worst the reader's server sees one message twice with
+  one Message-ID, never two different messages carrying the same items.
 """
 
 from __future__ import annotations
@@ -54,19 +58,6 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
         conn.commit()
 
 
-def taken_keys(db: sqlite_utils.Database, kind: str, now: dt.datetime) -> set[str]:
-    """Item keys of ``kind`` that are delivered, or claimed by a delivery still under way."""
-    fresh_claim = iso(now - CLAIM_TIMEOUT)
-    rows = db.execute(
-        """
-        SELECT di.item_key FROM digest_items di JOIN digests d ON d.id = di.digest_id
-        WHERE di.kind = ? AND (d.status = 'delivered' OR (d.status = 'sending' AND d.created_at > ?))
-        """,
-        [kind, fresh_claim],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
 def last_delivered(db: sqlite_utils.Database) -> dict | None:
     """The most recent delivered digest (its ``created_at`` starts the next digest's window)."""
     rows = list(db["digests"].rows_where("status = 'delivered'", order_by="created_at DESC, id DESC", limit=1))
@@ -83,14 +74,20 @@ def record_digest(
     items: Iterable[tuple[str, str]],
     status: str,
     warnings: Iterable[str] = (),
+    claim: tuple[str, int, str] | None = None,
 ) -> int:
-    """Insert a digest and its items; call inside ``write_transaction`` when claiming."""
+    """Insert a digest and its items; call inside ``write_transaction`` when claiming.
+
+    ``claim`` is the claiming process as (host, pid, process start) for a ``sending`` digest.
+    """
     if status not in ("sending", "preview"):
         raise ValueError(f"a new digest is 'sending' or 'preview', not {status!r}")
     conn = db.conn
+    host, pid, started = claim or (None, None, None)
     cur = conn.execute(
-        "INSERT INTO digests (created_at, week, subject, recipients, status, warnings) VALUES (?, ?, ?, ?, ?, ?)",
-        (created_at, week, subject, json.dumps(list(recipients)), status, json.dumps(list(warnings))),
+        "INSERT INTO digests (created_at, week, subject, recipients, status, warnings, claim_host, claim_pid, claim_start) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (created_at, week, subject, json.dumps(list(recipients)), status, json.dumps(list(warnings)), host, pid, started),
     )
     digest_id = cur.lastrowid
     conn.executemany(
@@ -151,10 +148,43 @@ def digest_items(db: sqlite_utils.Database, digest_id: int) -> list[tuple[str, s
     ]
 
 
-def pending_clause(kind: str, key_expr: str, now: dt.datetime) -> tuple[str, list]:
-    """SQL condition (and its parameters) "the item ``key_expr`` of ``kind`` is pending"."""
-    sql = (
-        f"{key_expr} NOT IN (SELECT di.item_key FROM digest_items di JOIN digests d ON d.id = di.digest_id "
-        "WHERE di.kind = ? AND (d.status = 'delivered' OR (d.status = 'sending' AND d.created_at > ?)))"
+def store_message(db: sqlite_utils.Database, digest_id: int, message_id: str, message: bytes) -> None:
+    """Keep the exact message of a claim before it is sent: a resumed claim sends these bytes."""
+    with write_transaction(db):
+        db.conn.execute("UPDATE digests SET message_id = ?, message = ? WHERE id = ?", (message_id, message, digest_id))
+
+
+def open_claims(db: sqlite_utils.Database) -> list[dict]:
+    """Digests still ``sending``, oldest first: id, created_at, subject, claim_*, message_id, message."""
+    cur = db.conn.execute(
+        "SELECT id, created_at, subject, recipients, claim_host, claim_pid, claim_start, message_id, message "
+        "FROM digests WHERE status = 'sending' ORDER BY created_at, id"
     )
-    return sql, [kind, iso(now - CLAIM_TIMEOUT)]
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def take_over(db: sqlite_utils.Database, digest_id: int, old: tuple, new: tuple[str, int, str]) -> bool:
+    """Move a dead process's claim to this one; False if another process took it first.
+    Call inside ``write_transaction``."""
+    cur = db.conn.execute(
+        "UPDATE digests SET claim_host = ?, claim_pid = ?, claim_start = ? WHERE id = ? AND status = 'sending' "
+        "AND claim_host IS ? AND claim_pid IS ? AND claim_start IS ?",
+        (*new, digest_id, *old),
+    )
+    return cur.rowcount == 1
+
+
+def claim_count(db: sqlite_utils.Database, digest_id: int) -> dict[str, int]:
+    """{kind: number of items} of one digest (what a failure line names)."""
+    return dict(db.conn.execute(
+        "SELECT kind, COUNT(*) FROM digest_items WHERE digest_id = ? GROUP BY kind", (digest_id,)
+    ).fetchall())
+
+
+def abandon_claim(db: sqlite_utils.Database, digest_id: int, error: str) -> None:
+    """A dead claim that never got as far as a message: failed, its items pending again.
+    Call inside ``write_transaction``."""
+    db.conn.execute(
+        "UPDATE digests SET status = 'failed', error = ? WHERE id = ? AND status = 'sending'", (error[:1000], digest_id)
+    )

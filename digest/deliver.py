@@ -17,7 +17,7 @@ import ssl
 import tempfile
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -28,8 +28,6 @@ DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 # run within a minute instead of hanging the scheduler.
 DEFAULT_TIMEOUT_S = 60.0
 FILE_MODE = 0o644
-# RFC 5322 2.1.1: a line MUST be no longer than 998 characters.
-HEADER_LINE_LIMIT = 998
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -100,26 +98,54 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
+def sender_domain(sender: str) -> str:
+    """The domain of the configured sender (``"litwatch <digest@example.org>"`` -> example.org)."""
+    address = parseaddr(sender)[1]
+    return address.rpartition("@")[2].strip().lower() or "localhost"
+
+
+def unsubscribe_headers(sender: str, url: str | None) -> dict[str, str]:
+    """RFC 2369 ``List-Unsubscribe`` (a mailto to the sender) and, when an https URL is
+    configured, RFC 8058 one-click (``List-Unsubscribe-Post``)."""
+    address = parseaddr(sender)[1]
+    targets = []
+    if url:
+        if not url.startswith("https://") or any(c in url for c in "<>, \r\n"):
+            raise ConfigError("unsubscribe URL: must be an https:// URL without spaces, commas or angle brackets")
+        targets.append(f"<{url}>")
+    if address:
+        targets.append(f"<mailto:{address}?subject=unsubscribe>")
+    out = {"List-Unsubscribe": ", ".join(targets)} if targets else {}
+    if url:
+        out["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return out
+
+
 def build_message(
-    *, subject: str, sender: str, recipients: list[str], text: str, html: str, date: dt.datetime, digest_id: int | None
+    *, subject: str, sender: str, recipients: list[str], text: str, html: str, date: dt.datetime, digest_id: int | None,
+    unsubscribe_url: str | None = None,
 ) -> EmailMessage:
-    """multipart/alternative: the plain-text part first, the HTML part last (preferred)."""
+    """multipart/alternative: the plain-text part first, the HTML part last (preferred).
+
+    Message-ID and List-Id take the configured sender's domain (what SPF/DKIM align with);
+    the Subject is folded at spaces where it is longer than a line (RFC 5322).
+    """
     msg = EmailMessage()
     msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = ", ".join(recipients) if recipients else "undisclosed-recipients:;"
     msg["Date"] = format_datetime(date)
-    domain = sender.rpartition("@")[2].strip(" >") or "litwatch.localhost"
+    domain = sender_domain(sender)
     msg["Message-ID"] = message_id(date, digest_id, domain)
+    msg["List-Id"] = f"litwatch digest <litwatch.{domain}>"
+    for name, value in unsubscribe_headers(sender, unsubscribe_url).items():
+        msg[name] = value
     msg["Auto-Submitted"] = "auto-generated"
     if digest_id is not None:
         msg["X-Litwatch-Digest"] = str(digest_id)
     # Quoted-printable keeps every body line short and 7-bit, whatever the server supports.
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    # Headers up to RFC 5322's hard limit stay on one line: Python folds a long Subject
-    # holding a colon onto a line of its own, and its own parser then keeps the space.
-    msg.policy = msg.policy.clone(max_line_length=HEADER_LINE_LIMIT)
     return msg
 
 
@@ -135,8 +161,9 @@ def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
     return f"{exc.smtp_code} {' '.join(text.split())}"
 
 
-def send_smtp(msg: EmailMessage, target: SmtpTarget, *, sender: str, recipients: list[str], ssl_context: ssl.SSLContext | None = None) -> None:
-    """Submit ``msg``; returns only when the server accepted it for every recipient."""
+def send_smtp(msg: EmailMessage | bytes, target: SmtpTarget, *, sender: str, recipients: list[str], ssl_context: ssl.SSLContext | None = None) -> None:
+    """Submit ``msg`` (a message, or its exact bytes); returns only when the server accepted
+    it for every recipient."""
     if not recipients:
         raise ConfigError("no digest recipients: set LITWATCH_DIGEST_TO or [digest] to in the watchlist")
     where = target.describe()
@@ -153,7 +180,10 @@ def send_smtp(msg: EmailMessage, target: SmtpTarget, *, sender: str, recipients:
                 client.ehlo()
             if target.username:
                 client.login(target.username, target.password or "")
-            refused = client.send_message(msg, from_addr=sender, to_addrs=recipients)
+            if isinstance(msg, bytes):
+                refused = client.sendmail(sender, recipients, msg)
+            else:
+                refused = client.send_message(msg, from_addr=sender, to_addrs=recipients)
         finally:
             try:
                 client.quit()
@@ -239,3 +269,8 @@ def write_outbox(msg: EmailMessage, html: str, outbox: str | os.PathLike, basena
     paths = write_files(outbox, {f"{basename}.html": html.encode("utf-8")})
     paths |= write_files(outbox, {f"{basename}.eml": bytes(msg)})
     return paths[f"{basename}.eml"]
+
+
+def write_outbox_bytes(raw: bytes, outbox: str | os.PathLike, basename: str) -> Path:
+    """A stored message (a resumed claim) into the outbox, exactly as it was built."""
+    return write_files(outbox, {f"{basename}.eml": raw})[f"{basename}.eml"]

@@ -18,12 +18,13 @@ from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup
 
-# Inline markup worth keeping: italics (species, gene names), sub/superscripts (chemistry,
-# units).  Written exactly like this, with nothing inside the brackets but the name.
-ALLOWED_TAGS = ("i", "b", "em", "strong", "sub", "sup")
+from litwatch.vocab import ids
+from litwatch.vocab.markup import INLINE_ALIASES, INLINE_TAGS
+
+# Inline markup worth keeping: vocab's one allow-list (and the spellings it maps onto it).
+# Written exactly like this, with nothing inside the brackets but the name.
+ALLOWED_TAGS = tuple(INLINE_TAGS) + tuple(INLINE_ALIASES)
 _TAG_RE = re.compile(r"<\s*(/?)\s*(" + "|".join(ALLOWED_TAGS) + r")\s*>", re.IGNORECASE)
-_NCT_RE = re.compile(r"^NCT\d{8}$")
-_PMID_RE = re.compile(r"^\d{1,9}$")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 _WS_RE = re.compile(r"\s+")
 
@@ -39,6 +40,7 @@ def safe_inline(text: str | None) -> Markup:
         out.append(_text(text[pos : m.start()]))
         pos = m.end()
         closing, name = m.group(1) == "/", m.group(2).lower()
+        name = INLINE_ALIASES.get(name, name)
         if not closing:
             open_tags.append(name)
             out.append(f"<{name}>")
@@ -94,16 +96,23 @@ def shorten(text: str, limit: int) -> str:
 
 
 def pubmed_url(pmid: str | None) -> str:
-    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if pmid and _PMID_RE.match(pmid) else ""
+    pmid = (pmid or "").strip()
+    return ids.pubmed_url(pmid) if ids.PMID_RE.match(pmid) else ""
+
+
+def pmc_url(pmcid: str | None) -> str:
+    pmcid = ids.normalise_pmcid_strict(pmcid)
+    return ids.pmc_url(pmcid) if pmcid else ""
 
 
 def trial_url(nct_id: str | None) -> str:
-    return f"https://clinicaltrials.gov/study/{nct_id}" if nct_id and _NCT_RE.match(nct_id) else ""
+    nct = ids.normalise_nct(nct_id)
+    return ids.ctgov_url(nct) if nct and nct == (nct_id or "").strip() else ""
 
 
 def doi_url(doi: str | None) -> str:
     doi = (doi or "").strip()
-    if not doi.startswith("10."):
+    if not ids.DOI_RE.match(doi) or any(c in doi for c in "\"'<>\\`"):
         return ""
     return "https://doi.org/" + quote(doi, safe="/:;()._-")
 

@@ -2,11 +2,21 @@
 
 Order of events for ``send=True`` (what makes "no item twice, nothing lost" hold):
 
-1. select the pending items and claim them in the ledger (one write transaction);
-2. render both parts and build the message;
+0. look at claims left ``sending``: one whose process is gone (``digest.claims``) and
+   that kept its message is *resumed*: the very same message, same Message-ID, is sent
+   again and the claim marked delivered; one that died before its message was built is
+   marked failed (its items are pending again); a live one is left alone (its items are
+   not selected, and an otherwise empty run says that a digest is in flight);
+1. select the pending items and claim them in the ledger, naming this process (one write
+   transaction);
+2. render both parts, build the message and keep it (with its Message-ID) in the claim;
 3. deliver (SMTP, or the outbox when no SMTP URL is set);
 4. only then mark the digest delivered; on any failure mark it failed, so every item is
    pending again, and raise one line.
+
+The guarantee: a reader never gets two different digests carrying the same items; after
+a crash between the server's acceptance and step 4 the same message (one Message-ID) may
+arrive twice, which mail servers and clients treat as one message.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -22,6 +32,7 @@ import sqlite_utils
 
 from litwatch.config import Settings, Watchlist
 from litwatch.db import digests as ledger
+from litwatch.digest import claims, hooks
 from litwatch.digest.deliver import (
     DeliveryError,
     build_message,
@@ -29,10 +40,13 @@ from litwatch.digest.deliver import (
     send_smtp,
     write_files,
     write_outbox,
+    write_outbox_bytes,
 )
-from litwatch.digest.render import DigestView, build_view, render_html, render_text
-from litwatch.digest.select import DigestContent, select_digest, warning_key
+from litwatch.digest.model import DigestContent
+from litwatch.digest.render import DigestView, fit
+from litwatch.digest.select import select_digest, warning_key
 from litwatch.vocab.errors import ConfigError
+from litwatch.vocab.times import parse_timestamp
 
 
 def _wall_clock() -> dt.datetime:
@@ -56,6 +70,8 @@ class DigestOutcome:
     text: str = ""
     html: str = ""
     preview_paths: dict | None = None
+    resumed: list[dict] = field(default_factory=list)  # claims of dead processes sent again now
+    in_flight: list[dict] = field(default_factory=list)  # live claims of other processes
 
     def as_json(self) -> dict:
         """CONTRACT's digest shape, plus a few keys of our own."""
@@ -81,6 +97,9 @@ class DigestOutcome:
             "preprints": [f.id for f in c.preprints],
             "warnings": c.warnings,
             "counts": c.counts,
+            "resumed": [{"id": r["id"], "message_id": r["message_id"]} for r in self.resumed] or None,
+            "in_flight": [{"id": r["id"], "pid": r["claim_pid"], "host": r["claim_host"], "since": r["created_at"]}
+                          for r in self.in_flight] or None,
             "preview_files": {k: str(v) for k, v in (self.preview_paths or {}).items()} or None,
         }
 
@@ -119,41 +138,56 @@ def run_digest(
     if target is not None and not recipients:
         raise ConfigError("no digest recipients: set LITWATCH_DIGEST_TO or [digest] to in the watchlist")
     options = watchlist.digest
+    unsubscribe = settings.unsubscribe_url or options.unsubscribe_url
     now = clock().astimezone(dt.timezone.utc).replace(microsecond=0)
     created_at = ledger.iso(now)
+    me = claims.this_process()
+
+    resumed, in_flight = [], []
+    if send:
+        resumed, in_flight = _settle_claims(db, now, me)
+        for claim in resumed:
+            _resend(db, claim, settings, target, sender, clock)
 
     with ledger.write_transaction(db):
         content = select_digest(db, watchlist, now)
-        view = build_view(content, cap=options.max_per_section, prefix=options.subject_prefix)
-        outcome = DigestOutcome("preview", content, view, view.subject, recipients, created_at)
+        view, text, html = fit(content, cap=options.max_per_section, prefix=options.subject_prefix,
+                               unsubscribe=unsubscribe or "")
+        outcome = DigestOutcome("preview", content, view, view.subject, recipients, created_at,
+                                resumed=resumed, in_flight=in_flight if send else ledger_in_flight(db, now))
         if content.is_empty and not options.send_when_empty:
             outcome.status = "empty"
             return outcome
         outcome.digest_id = ledger.record_digest(
             db, created_at=created_at, week=content.week, subject=view.subject, recipients=recipients,
             items=content.items(), status="sending" if send else "preview",
-            warnings=[warning_key(w) for w in content.warnings],
+            warnings=[warning_key(w) for w in content.warnings], claim=me if send else None,
         )
 
     try:
-        outcome.text = render_text(view)
-        outcome.html = render_html(view)
+        outcome.text, outcome.html = text, html
         msg = build_message(
             subject=view.subject, sender=sender, recipients=recipients, text=outcome.text, html=outcome.html,
             date=now.astimezone(ZoneInfo(watchlist.schedule.timezone)), digest_id=outcome.digest_id,
+            unsubscribe_url=unsubscribe,
         )
         outcome.message_id = msg["Message-ID"]
+        raw = bytes(msg)
         if out_dir is not None:
             base = f"litwatch-digest-{content.week}"
             outcome.preview_paths = write_files(out_dir, {
                 f"{base}.html": outcome.html.encode("utf-8"),
                 f"{base}.txt": outcome.text.encode("utf-8"),
-                f"{base}.eml": bytes(msg),
+                f"{base}.eml": raw,
             })
         if not send:
             return outcome
+        # The claim keeps the exact message before anything leaves: a crash from here on is
+        # resumed by sending these bytes again (same Message-ID), never a new message.
+        wire = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))  # SMTP's line ends
+        ledger.store_message(db, outcome.digest_id, outcome.message_id, wire)
         if target is not None:
-            send_smtp(msg, target, sender=sender, recipients=recipients, ssl_context=ssl_context)
+            send_smtp(wire, target, sender=sender, recipients=recipients, ssl_context=ssl_context)
             delivered_to = "smtp"
         else:
             path = write_outbox(msg, outcome.html, settings.outbox, f"litwatch-digest-{content.week}-{outcome.digest_id}")
@@ -163,9 +197,8 @@ def run_digest(
             reason = str(exc) if isinstance(exc, (DeliveryError, ConfigError)) else f"{type(exc).__name__}: {exc}"
             ledger.mark_failed(db, outcome.digest_id, reason, message_id=outcome.message_id)
             if isinstance(exc, DeliveryError):
-                n = len(content.items())
                 raise DeliveryError(
-                    f"{exc}; digest {outcome.digest_id} not delivered, its {n} item{'s' if n != 1 else ''} stay pending for the next run"
+                    f"{exc}; digest {outcome.digest_id} not delivered, its {describe_items(content)} stay pending for the next run"
                 ) from None
         raise
 
@@ -173,4 +206,66 @@ def run_digest(
     outcome.delivered_to = delivered_to
     outcome.status = "delivered"
     ledger.mark_delivered(db, outcome.digest_id, sent_at=outcome.sent_at, delivered_to=delivered_to, message_id=outcome.message_id)
+    hooks.mark_flags_reported(db, content.trial_flags)
     return outcome
+
+
+ITEM_WORDS = {"publication": ("paper", "papers"), "trial": ("new trial", "new trials"),
+              "trial_change": ("trial change", "trial changes"), "correction": ("correction", "corrections"),
+              "feed_item": ("feed item", "feed items")}
+
+
+def describe_items(content: DigestContent) -> str:
+    """"66 items (60 papers, 3 trial changes, ...)": the ledger's items, by kind."""
+    counts = content.item_counts()
+    n = sum(counts.values())
+    parts = [f"{k} {ITEM_WORDS[kind][k != 1]}" for kind, k in counts.items() if kind in ITEM_WORDS]
+    return f"{n} item{'s' if n != 1 else ''}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def ledger_in_flight(db, now: dt.datetime) -> list[dict]:
+    """Live claims, for a preview to mention."""
+    out = []
+    for claim in ledger.open_claims(db):
+        alive = claims.is_alive(claim["claim_host"], claim["claim_pid"], claim["claim_start"])
+        if alive or (alive is None and parse_timestamp(claim["created_at"]) > now - ledger.CLAIM_TIMEOUT):
+            out.append(claim)
+    return out
+
+
+def _settle_claims(db, now: dt.datetime, me: tuple[str, int, str]) -> tuple[list[dict], list[dict]]:
+    """Take over the claims of dead processes that kept their message; fail those that did
+    not; return (to resend, still in flight)."""
+    resume, in_flight = [], []
+    with ledger.write_transaction(db):
+        for claim in ledger.open_claims(db):
+            alive = claims.is_alive(claim["claim_host"], claim["claim_pid"], claim["claim_start"])
+            if alive is None:  # another host, or an old claim without a process: the timeout decides
+                alive = parse_timestamp(claim["created_at"]) > now - ledger.CLAIM_TIMEOUT
+            if alive:
+                in_flight.append(claim)
+            elif claim["message"]:
+                old = (claim["claim_host"], claim["claim_pid"], claim["claim_start"])
+                if ledger.take_over(db, claim["id"], old, me):
+                    resume.append(claim)
+            else:
+                ledger.abandon_claim(db, claim["id"], "the sending process died before its message was built")
+    return resume, in_flight
+
+
+def _resend(db, claim: dict, settings: Settings, target, sender: str, clock) -> None:
+    """Send a dead claim's stored message again, byte for byte, and mark it delivered."""
+    recipients = json.loads(claim["recipients"] or "[]")
+    try:
+        if target is not None:
+            send_smtp(claim["message"], target, sender=sender, recipients=recipients)
+            delivered_to = "smtp"
+        else:
+            path = write_outbox_bytes(claim["message"].replace(b"\r\n", b"\n"), settings.outbox, f"litwatch-digest-resumed-{claim['id']}")
+            delivered_to = f"outbox:{path}"
+    except DeliveryError as exc:
+        ledger.mark_failed(db, claim["id"], str(exc))
+        raise DeliveryError(f"{exc}; digest {claim['id']} (resumed after its process died) not delivered, "
+                            "its items stay pending for the next run") from None
+    ledger.mark_delivered(db, claim["id"], sent_at=ledger.iso(clock()), delivered_to=delivered_to,
+                          message_id=claim["message_id"])

@@ -14,7 +14,17 @@ def _report(outcome, *, as_json: bool, send: bool) -> None:
     """stdout: the JSON, or the text part of a preview, or one line; stderr: what was not done."""
     if as_json:
         click.echo(outcome.to_json())
+    for claim in outcome.resumed:
+        click.echo(f"digest {claim['id']} resumed: its process had died mid-delivery; the same message "
+                   f"({claim['message_id']}) was delivered again", err=as_json)
     if outcome.status == "empty":
+        if outcome.in_flight:
+            claim = outcome.in_flight[0]
+            click.echo(f"digest {claim['id']} is being delivered by process {claim['claim_pid']} on {claim['claim_host']} "
+                       f"(since {claim['created_at']}); nothing else new; nothing {'sent' if send else 'to show'}", err=as_json)
+            return
+        if outcome.resumed:
+            return
         since = outcome.content.since[:10] if outcome.content.since else None
         line = f"nothing new since the last digest ({since})" if since else "nothing new: no evidence stored yet"
         click.echo(f"{line}; nothing {'sent' if send else 'to show'}", err=as_json)

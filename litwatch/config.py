@@ -33,7 +33,7 @@ TOP_KEYS = {"follow_trials", "topic", "schedule", "digest", "backfill_from", "ov
 TOPIC_KEYS = {"name", "title", "pubmed", "ctgov", "feeds", "keywords", "backfill_from"}
 CTGOV_KEYS = {"term", "cond", "intr", "titles", "outc", "spons", "lead", "id", "locn"}
 SCHEDULE_KEYS = {"timezone", "crawl", "digest", "crawl_timeout_minutes"}
-DIGEST_KEYS = {"to", "from", "max_per_section", "send_when_empty", "subject_prefix"}
+DIGEST_KEYS = {"to", "from", "max_per_section", "send_when_empty", "subject_prefix", "unsubscribe_url"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,9 @@ class DigestOptions:
     max_per_section: int = 25
     send_when_empty: bool = False
     subject_prefix: str = "litwatch"
+    # An https URL that unsubscribes in one click (RFC 8058); without it the digest offers
+    # a mailto to the sender.  LITWATCH_UNSUBSCRIBE_URL overrides it.
+    unsubscribe_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,7 @@ def parse_watchlist(data: dict, path: str, *, today: dt.date | None = None) -> W
         send_when_empty=send_empty,
         subject_prefix=_header(path, "digest.subject_prefix",
                                _string(path, "digest.subject_prefix", dig_raw.get("subject_prefix", "litwatch"))),
+        unsubscribe_url=_unsubscribe_url(path, dig_raw.get("unsubscribe_url")),
     )
 
     overlap = _int(path, "overlap_days", data.get("overlap_days"), 7)
@@ -362,6 +366,7 @@ class Settings:
     digest_from: str | None = None
     digest_to: tuple[str, ...] = ()
     outbox: str = "./outbox"
+    unsubscribe_url: str | None = None  # LITWATCH_UNSUBSCRIBE_URL: one-click unsubscribe (https)
     user_agent: str = "litwatch/0.1 (literature watch)"
 
     @property
@@ -376,6 +381,14 @@ def contact_warning(settings: Settings) -> str | None:
         return None
     return ("warning: NCBI_EMAIL is not set: NCBI asks every tool for a contact address "
             "(export NCBI_EMAIL=you@example.org); requests go out without one")
+
+
+def _unsubscribe_url(path: str, value) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("https://") or any(c in value for c in "<>, \r\n\t"):
+        raise _fail(path, "digest.unsubscribe_url", "must be an https:// URL (no spaces, commas or angle brackets)")
+    return value
 
 
 def _base(value: str) -> str:
@@ -399,6 +412,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         digest_from=env.get("LITWATCH_DIGEST_FROM") or None,
         digest_to=tuple(a.strip() for a in (env.get("LITWATCH_DIGEST_TO") or "").split(",") if a.strip()),
         outbox=env.get("LITWATCH_OUTBOX") or "./outbox",
+        unsubscribe_url=env.get("LITWATCH_UNSUBSCRIBE_URL") or None,
         user_agent=f"litwatch/0.1 (literature watch{contact})",
     )
     # Secrets never leave (issue 10): every outgoing text passes through vocab.text.redact.

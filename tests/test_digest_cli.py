@@ -14,10 +14,10 @@ import pytest
 from digest_support import WATCHLIST_TOML
 from smtp_support import Sink, smtp_server
 
+from litwatch import demo_world as demo
 from litwatch.cli import main
 from litwatch.crawler.run import CrawlSummary, SourceResult
 from litwatch.db import open_db
-from litwatch.digest import demo
 
 CONTRACT_KEYS = {"id", "created_at", "sent_at", "subject", "recipients", "publications", "trials", "trial_changes",
                  "retractions", "delivered_to"}
@@ -33,8 +33,8 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.setenv("LITWATCH_DB", str(db_path))
     db = open_db(db_path)
     demo.add_publication(db, "38011560", title="Ketamine and the neurobiology of depression", topics=["ketamine-depression"])
-    demo.add_trial(db, "NCT03395314", title="Ketamine in Borderline Personality Disorder")
-    demo.add_change(db, "NCT03395314", "status", "RECRUITING", "TERMINATED")
+    demo.add_trial(db, "NCT03395314", title="Ketamine in Borderline Personality Disorder", status="RECRUITING")
+    demo.change_trial(db, "NCT03395314", status="TERMINATED")
     demo.add_publication(db, "300", title="Retracted study", topics=["ketamine-bpd"])
     demo.add_correction(db, "300", "RetractionIn", "301")
     db.conn.close()
@@ -49,7 +49,7 @@ def litwatch(*args):
 def test_digest_previews_the_text_and_delivers_nothing(setup):
     proc = litwatch("digest")
     assert proc.returncode == 0, proc.stderr
-    assert "Ketamine and the neurobiology of depression" in proc.stdout and "RECRUITING → TERMINATED" in proc.stdout
+    assert "Ketamine and the neurobiology of depression" in proc.stdout and "recruiting → terminated" in proc.stdout
     assert "preview only" in proc.stderr
     again = json.loads(litwatch("digest", "--json").stdout)
     assert again["publications"] == ["38011560", "300"]
@@ -64,7 +64,7 @@ def test_digest_json_is_contracts_shape(setup):
     assert data["recipients"] == ["reader@example.org"]
     assert data["trials"] == ["NCT03395314"] and data["retractions"] == ["300"]
     assert data["trial_changes"] == [{"nct_id": "NCT03395314", "field": "status", "old": "RECRUITING", "new": "TERMINATED"}]
-    assert data["subject"].startswith("litwatch 20") and ": 2 papers, 1 new trial, 1 trial change, 1 retraction" in data["subject"]
+    assert data["subject"].startswith("litwatch 20") and ": NCT03395314 terminated; 1 retraction; 2 papers; 1 new trial" in data["subject"]
 
 
 def test_send_to_outbox_then_nothing_new(setup):

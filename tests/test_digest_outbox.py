@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from digest_support import NOW, clock, make_watchlist
 
+from litwatch import demo_world as demo
 from litwatch.config import load_settings
 from litwatch.db import digests as ledger
-from litwatch.digest import demo
 from litwatch.digest.deliver import DeliveryError, write_atomically
 from litwatch.digest.pipeline import run_digest
 from litwatch.digest.select import select_digest

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from digest_support import NOW, make_watchlist
 
-from litwatch.digest import demo
+from litwatch import demo_world as demo
 from litwatch.digest.markup import safe_inline
-from litwatch.digest.render import build_view, render_html, render_text, subject_for
+from litwatch.digest.render import HTML_BUDGET, build_view, fit, render_html, render_text, subject_for
 from litwatch.digest.select import select_digest
 
 # Tags the template itself writes, plus the inline markup kept from records.
-TEMPLATE_TAGS = {"html", "head", "meta", "title", "body", "table", "tr", "td", "div", "span", "a", "code", "b", "i", "sub", "sup", "em", "strong"}
+TEMPLATE_TAGS = {"html", "head", "meta", "title", "style", "body", "table", "tr", "td", "div", "span", "a", "code", "b", "i", "u",
+                 "sub", "sup"}
 LINK_HOSTS = {"pubmed.ncbi.nlm.nih.gov", "clinicaltrials.gov", "doi.org"}
 FEED_LINK = "https://www.medrxiv.org/content/10.1101/2026.11.01.000001v1"
 
@@ -74,8 +75,9 @@ def test_hostile_record_text_never_reaches_the_html_as_markup(db):
     for tag, attrs in tags:
         for value in attrs.values():
             assert "javascript:" not in (value or "").lower() and "url(" not in (value or "").lower(), (tag, attrs)
-    for bad in ("<script", "<iframe", "<img", "<style", "<link", "<a href=\"javascript"):
+    for bad in ("<script", "<iframe", "<img", "<link", "<a href=\"javascript"):
         assert bad not in html.lower(), bad
+    assert html.lower().count("<style") == 1  # ours, in the head
     assert "&lt;script&gt;" in html  # shown as text, not dropped silently
     assert "<i>in vivo</i>" not in html and "CO<sub>2</sub>" in html and "<i>works</i>" in html
 
@@ -96,7 +98,11 @@ def test_no_external_resources_and_inline_css_only(db):
     _hostile(db)
     _, _, html = _render(db)
     tags = _parse(html)
-    assert not [t for t, _ in tags if t in ("link", "style", "script", "img", "iframe", "object", "embed", "form")]
+    assert not [t for t, _ in tags if t in ("link", "script", "img", "iframe", "object", "embed", "form")]
+    # One style block, ours, in the head: dark-mode colours only.
+    assert [t for t, _ in tags].count("style") == 1 and html.index("<style>") < html.index("</head>")
+    block = html[html.index("<style>"):html.index("</style>")]
+    assert "@import" not in block and "url(" not in block
     assert "http://" not in html
 
 
@@ -107,7 +113,7 @@ def test_every_selected_item_is_in_both_parts(db):
     demo.add_correction(db, "13", "RetractionIn", "14")
     demo.add_trial(db, "NCT00000021", title="New ketamine trial")
     demo.add_trial(db, "NCT03395314", title="Followed BPD trial", status="TERMINATED")
-    demo.add_change(db, "NCT03395314", "enrollment", 60, 22)
+    demo.change_trial(db, "NCT03395314", enrollment=22, enrollment_type="ESTIMATED")
     demo.add_feed_item(db, "p1", title="Preprint on arketamine", topics=["ketamine-depression"])
     demo.add_feed_item(db, "j1", kind="journal", title="Journal item on esketamine", topics=["ketamine-trd"],
                        link="https://journal.example/a1")
@@ -119,28 +125,55 @@ def test_every_selected_item_is_in_both_parts(db):
             assert needle in part, needle
     # Strength of evidence: the meta-analysis is read before anything else in its topic.
     assert text.index("Guidelines, systematic reviews") < text.index("Ketamine meta-analysis")
-    assert subject_for(content) == "litwatch 2026-W47: 3 papers, 2 new trials, 1 trial change, 1 retraction, 1 preprint, 1 feed item"
+    assert subject_for(content) == "litwatch 2026-W47: NCT03395314 updated; 1 retraction; 3 papers; 2 new trials"
+    assert len(subject_for(content)) <= 78
 
 
-def test_caps_say_and_n_more_but_count_everything(db):
+def test_caps_per_evidence_section_with_a_pubmed_link_for_the_rest(db):
     for i in range(30):
         demo.add_publication(db, str(1000 + i), title=f"Paper number {i}", topics=["ketamine-depression"])
+    for i in range(7):
+        demo.add_publication(db, str(2000 + i), title=f"Review number {i}", topics=["ketamine-depression"],
+                             publication_types=["Review"])
     content, text, html = _render(db, max_per_section=5)
-    assert len(content.publications) == 30 and len(content.items()) == 30
-    assert "and 25 more papers in this topic" in text and "and 25 more papers in this topic" in html
+    assert len(content.publications) == 37 and len(content.items()) == 37
+    assert "and 25 more in PubMed" in text and "and 25 more in PubMed" in html
+    assert "and 2 more in PubMed" in html  # the cap is per evidence section, not per topic
     assert sum(f"Paper number {i}\n" in text for i in range(30)) == 5
-    assert content.counts["publications"] == 30 and ">30<" in html
+    assert content.counts["publications"] == 37 and ">37<" in html
+    link = next(a["href"] for t, a in _parse(html) if t == "a" and "and 2 more" in html[html.index(a.get("href", "#")):][:400])
+    term = unquote(urlsplit(link).query.removeprefix("term="))
+    assert term == ('(ketamine[tiab] AND depress*[tiab]) AND ("Review"[pt] OR "Scoping Review"[pt]) AND '
+                    '("2026/11/08"[edat] : "2026/11/16"[edat])')
 
 
-def test_thousand_item_digest_stays_short(db):
-    with db.conn:
-        for i in range(1000):
-            db["publications"].insert({"pmid": str(20000 + i), "title": f"Paper {i}", "publication_types": '["Review"]',
-                                       "authors": "[]", "first_seen_at": "2026-11-15T00:00:00Z"})
-            db["publication_topics"].insert({"pmid": str(20000 + i), "topic": "ketamine-depression"})
-    content, text, html = _render(db)
-    assert len(content.publications) == 1000
-    assert "and 975 more" in text and len(html) < 200_000
+def _many_papers(db, n: int, topics=("ketamine-depression", "ketamine-trd", "ketamine-bpd"), abstract="Background. " * 40):
+    """``n`` papers in one efetch answer, through the parser and the store, spread over topics and groups."""
+    kinds = [["Review"], ["Randomized Controlled Trial"], ["Journal Article"], ["Meta-Analysis"], ["Case Reports"]]
+    for t, topic in enumerate(topics):
+        xml = b"".join(demo.pubmed_xml(str(100000 + i), title=f"Paper {i} on ketamine and a long title " * 2,
+                                       abstract=abstract, publication_types=kinds[i % len(kinds)],
+                                       authors=("Doe J", "Roe R", "Poe P", "Moe M"))
+                       for i in range(t, n, len(topics)))
+        demo.store_pubmed(db, xml, [topic])
+
+
+def test_thousand_new_papers_fit_in_one_mail(db):
+    _many_papers(db, 1000)
+    content = select_digest(db, make_watchlist(), NOW)
+    view, text, html = fit(content, cap=25)
+    assert len(content.publications) == 1000 and len(content.items()) == 1000
+    assert len(html.encode("utf-8")) < HTML_BUDGET
+    assert "more in PubMed" in html and ">1000<" in html
+
+
+def test_twenty_thousand_new_papers_fit_in_one_mail(db):
+    _many_papers(db, 20_000, abstract="Short.")
+    content = select_digest(db, make_watchlist(), NOW)
+    view, text, html = fit(content, cap=100)
+    assert len(content.items()) == 20_000 and len(html.encode("utf-8")) < HTML_BUDGET
+    shown = sum(len(g.shown) for t in view.topics for g in t.groups)
+    assert shown >= 15 and shown + sum(g.more for t in view.topics for g in t.groups) == 20_000
 
 
 def test_nothing_new_digest_still_lists_crawl_warnings(db):
@@ -153,7 +186,7 @@ def test_nothing_new_digest_still_lists_crawl_warnings(db):
 
 
 def test_plain_text_part_has_no_markup_tags(db):
-    demo.add_publication(db, "1", title="Effect on <i>BDNF</i> and Ca<sup>2+</sup> (p &lt; 0.05)", topics=["ketamine-depression"])
+    demo.add_publication(db, "1", title="Effect on <i>BDNF</i> and Ca<sup>2+</sup> (p < 0.05)", topics=["ketamine-depression"])
     _, text, html = _render(db)
     assert "Effect on BDNF and Ca2+ (p < 0.05)" in text
     assert "Effect on <i>BDNF</i> and Ca<sup>2+</sup> (p &lt; 0.05)" in html

@@ -6,9 +6,10 @@ import datetime as dt
 
 from digest_support import NOW, make_watchlist
 
+from litwatch import demo_world as demo
 from litwatch.db import digests as ledger
-from litwatch.digest import demo
-from litwatch.digest.select import OTHER_GROUP, iso_week, select_digest
+from litwatch.digest.evidence import OTHER_GROUP
+from litwatch.digest.select import iso_week, select_digest
 
 
 def _deliver(db, items, *, status="delivered", created_at="2026-11-09T12:00:00Z"):
@@ -22,15 +23,24 @@ def _deliver(db, items, *, status="delivered", created_at="2026-11-09T12:00:00Z"
     return digest_id
 
 
-def test_paper_found_by_several_topics_appears_once_under_the_first(db):
+def test_paper_found_by_several_topics_appears_once_under_the_most_specific(db):
+    """Most specific = the topic that found the fewest papers in this digest."""
     demo.add_publication(db, "100", title="Shared paper", topics=["ketamine-bpd", "ketamine-depression"])
+    demo.add_publication(db, "101", title="Broad paper", topics=["ketamine-depression"])
     content = select_digest(db, make_watchlist(), NOW)
     sections = {t.name: t for t in content.topics}
-    assert [p.pmid for p in sections["ketamine-depression"].publications] == ["100"]
-    assert "ketamine-bpd" not in sections
-    paper = content.publications[0]
-    assert paper.other_topics == ["ketamine-bpd"]
-    assert content.items() == [("publication", "100")]
+    assert [p.pmid for p in sections["ketamine-bpd"].publications] == ["100"]
+    assert [p.pmid for p in sections["ketamine-depression"].publications] == ["101"]
+    paper = sections["ketamine-bpd"].publications[0]
+    assert paper.other_topics == ["ketamine-depression"]
+    assert sorted(content.items()) == [("publication", "100"), ("publication", "101")]
+
+
+def test_a_tie_goes_to_the_earlier_topic_of_the_watchlist(db):
+    demo.add_publication(db, "100", title="Shared paper", topics=["ketamine-bpd", "ketamine-depression"])
+    content = select_digest(db, make_watchlist(), NOW)
+    assert [t.name for t in content.topics] == ["ketamine-depression"]
+    assert content.publications[0].other_topics == ["ketamine-bpd"]
 
 
 def test_publications_grouped_by_strength_of_evidence(db):
@@ -66,37 +76,62 @@ def test_conclusion_is_the_abstracts_conclusion_else_its_opening(db):
 
 
 def test_trials_followed_changes_first_then_other_changes_then_new(db):
-    demo.add_trial(db, "NCT03395314", status="TERMINATED", topics=["ketamine-bpd"])  # followed by the watchlist
+    demo.add_trial(db, "NCT03395314", status="RECRUITING", topics=["ketamine-bpd"])  # followed by the watchlist
     demo.add_trial(db, "NCT00000002", status="COMPLETED", topics=["ketamine-depression"])
     demo.add_trial(db, "NCT00000003", status="RECRUITING", topics=["ketamine-depression"])
     # The first two were delivered as new trials before; only their changes are pending.
     _deliver(db, [("trial", "NCT03395314"), ("trial", "NCT00000002")])
-    demo.add_change(db, "NCT03395314", "status", "RECRUITING", "TERMINATED")
-    demo.add_change(db, "NCT03395314", "enrollment", 60, 22)
-    demo.add_change(db, "NCT00000002", "has_results", 0, 1)
+    demo.change_trial(db, "NCT03395314", status="TERMINATED", enrollment=22, enrollment_type="ESTIMATED")
+    demo.change_trial(db, "NCT00000002", has_results=True)
     content = select_digest(db, make_watchlist(), NOW)
     assert [t.nct_id for t in content.followed_changes] == ["NCT03395314"]
-    assert content.followed_changes[0].change_lines == ["RECRUITING → TERMINATED", "enrollment 60 → 22"]
+    assert content.followed_changes[0].change_lines == ["recruiting → terminated", "enrollment 60 → 22"]
+    assert content.followed_changes[0].headline == "NCT03395314 terminated"
     assert [t.nct_id for t in content.other_changes] == ["NCT00000002"]
     assert content.other_changes[0].change_lines == ["results posted"]
     assert [t.nct_id for t in content.new_trials] == ["NCT00000003"]
     assert [t.nct_id for t in content.trials] == ["NCT00000003"]
-    assert len(content.trial_changes) == 3
+    assert len(content.trial_changes) == 3 and content.counts["trial_changes"] == 3 and content.counts["trials_changed"] == 2
+
+
+def test_a_new_reference_names_the_paper_when_it_is_stored(db):
+    demo.add_trial(db, "NCT03395314", topics=["ketamine-bpd"])
+    _deliver(db, [("trial", "NCT03395314")])
+    demo.add_publication(db, "36804489", title="Ketamine in BPD: a randomized trial")
+    demo.change_trial(db, "NCT03395314", new_references=["36804489", "36804490"])
+    entry = select_digest(db, make_watchlist(), NOW).followed_changes[0]
+    assert [(r.pmid, r.title) for r in entry.new_references] == [("36804489", "Ketamine in BPD: a randomized trial"),
+                                                                ("36804490", None)]
+    assert entry.change_lines == ["new references: Ketamine in BPD: a randomized trial (PMID 36804489); PMID 36804490"]
 
 
 def test_corrections_touching_stored_papers_once_each(db):
     demo.add_publication(db, "10", title="Original", topics=["ketamine-depression"])
-    demo.add_publication(db, "11", title="Retraction notice", publication_types=["Retraction of Publication"])
+    demo.add_publication(db, "11", title="Retraction notice", publication_types=["Retraction of Publication"],
+                         corrections=[("RetractionOf", "10")])  # the notice's side of the same event
     demo.add_correction(db, "10", "RetractionIn", "11")
-    demo.add_correction(db, "11", "RetractionOf", "10")  # the notice's side of the same event
     demo.add_correction(db, "10", "ErratumIn", "12")
-    demo.add_correction(db, "10", "CommentIn", "13")  # not a correction
-    demo.add_correction(db, "99", "RetractionIn", "98")  # not a stored paper
+    demo.add_correction(db, "10", "CommentIn", "13")  # not a correction: the parser does not keep it
+    demo.add_publication(db, "97", title="Notice of a paper not stored", corrections=[("RetractionOf", "98")])
     content = select_digest(db, make_watchlist(), NOW)
     assert [(c.pmid, c.ref_type, c.notice_pmid) for c in content.corrections] == [("10", "RetractionIn", "11"), ("10", "ErratumIn", "12")]
     assert [c.pmid for c in content.retractions] == ["10"]
-    _deliver(db, [("correction", c.key) for c in content.corrections])
+    paper = next(p for p in content.publications if p.pmid == "10")
+    assert [m.label for m in paper.all_marks] == ["Retracted", "Erratum"] and paper.is_retracted
+    assert content.section_corrections == [] and [c.anchor for c in content.alerts] == ["pmid-10"]
+    _deliver(db, [("correction", c.key) for c in content.corrections] + [("publication", p.pmid) for p in content.publications])
     assert select_digest(db, make_watchlist(), NOW).corrections == []
+
+
+def test_a_correction_of_an_earlier_paper_goes_to_the_corrections_section(db):
+    demo.add_publication(db, "10", title="Original", topics=["ketamine-depression"])
+    _deliver(db, [("publication", "10")])
+    demo.add_correction(db, "10", "ExpressionOfConcernIn", "11")
+    content = select_digest(db, make_watchlist(), NOW)
+    assert content.publications == []
+    assert [(c.pmid, c.label, c.anchor) for c in content.section_corrections] == [
+        ("10", "Expression of concern", "corr-10-ExpressionOfConcernIn")]
+    assert content.alerts == content.section_corrections
 
 
 def test_feed_items_preprints_apart_journal_items_under_topic_known_records_hidden(db):
@@ -104,10 +139,9 @@ def test_feed_items_preprints_apart_journal_items_under_topic_known_records_hidd
     demo.add_trial(db, "NCT00000009")
     demo.add_feed_item(db, "pre-1", kind="preprint", title="A preprint", topics=["ketamine-bpd"])
     demo.add_feed_item(db, "jour-1", kind="journal", title="A journal item", topics=["ketamine-trd", "ketamine-depression"])
-    demo.add_feed_item(db, "jour-pmid", kind="journal", pmid="500", topics=["ketamine-depression"])
-    demo.add_feed_item(db, "jour-doi", kind="journal", doi="10.1000/known", topics=["ketamine-depression"])
-    demo.add_feed_item(db, "pre-published", kind="preprint", published_as_pmid="500")
-    demo.add_feed_item(db, "ct-1", kind="trial", nct_id="NCT00000009")
+    demo.add_feed_item(db, "jour-pmid", kind="journal", title="Known by PMID", pmid="500", topics=["ketamine-depression"])
+    demo.add_feed_item(db, "jour-doi", kind="journal", title="Known by DOI", doi="10.1000/known", topics=["ketamine-depression"])
+    demo.add_feed_item(db, "ct-1", kind="trial", title="A stored trial", nct_id="NCT00000009")
     demo.add_feed_item(db, "ct-unresolved", kind="trial", title="A trial feed item without NCT number", nct_id=None)
     content = select_digest(db, make_watchlist(), NOW)
     assert [f.id for f in content.preprints] == ["pre-1"]

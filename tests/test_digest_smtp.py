@@ -18,9 +18,9 @@ from smtp_support import (
     smtp_server,
 )
 
+from litwatch import demo_world as demo
 from litwatch.config import load_settings
 from litwatch.db import digests as ledger
-from litwatch.digest import demo
 from litwatch.digest.deliver import DeliveryError, parse_smtp_url
 from litwatch.digest.pipeline import run_digest
 from litwatch.digest.select import select_digest
@@ -38,11 +38,11 @@ def _week_of_evidence(db):
                          publication_types=["Randomized Controlled Trial"])
     demo.add_publication(db, "300", title="Retracted ketamine study", topics=["ketamine-bpd"])
     demo.add_correction(db, "300", "RetractionIn", "301")
-    demo.add_trial(db, "NCT03395314", title="Ketamine in Borderline Personality Disorder", status="TERMINATED")
-    demo.add_change(db, "NCT03395314", "status", "RECRUITING", "TERMINATED")
+    demo.add_trial(db, "NCT03395314", title="Ketamine in Borderline Personality Disorder", status="RECRUITING")
+    demo.change_trial(db, "NCT03395314", status="TERMINATED")
     demo.add_feed_item(db, "pre-1", title="Arketamine preprint", topics=["ketamine-depression"])
     return ["Ketamine and the neurobiology of depression", "versus", "quetiapine", "Retracted ketamine study",
-            "NCT03395314", "RECRUITING → TERMINATED", "Arketamine preprint", "pubmed.ncbi.nlm.nih.gov/38011560/"]
+            "NCT03395314", "recruiting → terminated", "Arketamine preprint", "pubmed.ncbi.nlm.nih.gov/38011560/"]
 
 
 def _parts(envelope):
@@ -60,9 +60,10 @@ def test_digest_arrives_well_formed_with_every_item_in_both_parts(db, db_path):
     assert envelope.mail_from == "litwatch@example.org" and envelope.rcpt_tos == ["reader@example.org"]
     msg, text, html = _parts(envelope)
     assert msg.get_content_type() == "multipart/alternative"
-    assert msg["Subject"] == "litwatch 2026-W47: 3 papers, 1 new trial, 1 trial change, 1 retraction, 1 preprint"
-    assert b"\r\nSubject: litwatch 2026-W47: 3 papers" in b"\r\n" + envelope.content  # one line, not folded
+    assert msg["Subject"] == "litwatch 2026-W47: NCT03395314 terminated; 1 retraction; 3 papers; 1 new trial"
     assert msg["From"] == "litwatch@example.org" and msg["To"] == "reader@example.org"
+    assert msg["List-Id"] == "litwatch digest <litwatch.example.org>"
+    assert msg["List-Unsubscribe"] == "<mailto:litwatch@example.org?subject=unsubscribe>" and msg["List-Unsubscribe-Post"] is None
     assert email.utils.parsedate_to_datetime(msg["Date"]) == NOW
     assert msg["Message-ID"] == outcome.message_id and msg["Message-ID"].endswith("@example.org>")
     for needle in needles:
@@ -71,7 +72,7 @@ def test_digest_arrives_well_formed_with_every_item_in_both_parts(db, db_path):
     row = ledger.get_digest(db, outcome.digest_id)
     assert row["status"] == "delivered" and row["delivered_to"] == "smtp" and row["sent_at"] and row["message_id"] == msg["Message-ID"]
     shape = outcome.as_json()
-    assert shape["publications"] == ["38011560", "200", "300"]
+    assert sorted(shape["publications"]) == ["200", "300", "38011560"]
     assert shape["trials"] == ["NCT03395314"] and shape["retractions"] == ["300"]
     assert shape["trial_changes"] == [{"nct_id": "NCT03395314", "field": "status", "old": "RECRUITING", "new": "TERMINATED"}]
     assert shape["delivered_to"] == "smtp" and shape["recipients"] == ["reader@example.org"]
@@ -187,3 +188,28 @@ def test_smtp_without_recipients_is_a_config_error_before_anything_is_claimed(db
     with pytest.raises(ConfigError):
         run_digest(db, _settings(db_path, "smtp://127.0.0.1:25"), watchlist, send=True, clock=clock())
     assert db.execute("SELECT COUNT(*) FROM digests").fetchone()[0] == 0
+
+
+def test_long_subject_is_folded_and_one_click_unsubscribe_when_configured(db, db_path):
+    _week_of_evidence(db)
+    watchlist = make_watchlist(subject_prefix="Psychiatry evidence watch of the Example University Hospital clinic",
+                               unsubscribe_url="https://lists.example.org/u/abc123")
+    watchlist = dataclasses.replace(watchlist, digest=dataclasses.replace(watchlist.digest, sender="Digest <digest@mail.example.net>"))
+    sink = Sink()
+    with smtp_server(sink) as port:
+        outcome = run_digest(db, _settings(db_path, f"smtp://127.0.0.1:{port}"), watchlist, send=True, clock=clock())
+    raw = sink.messages[0].content
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n") if line.startswith((b"Subject:", b" ")) and b"=" not in line)
+    msg, _, html = _parts(sink.messages[0])
+    assert msg["Subject"] == outcome.subject and len(outcome.subject) > 78
+    assert b"\r\nSubject: Psychiatry evidence watch" in b"\r\n" + raw and b"\r\n " in raw.split(b"\r\nFrom:")[0]
+    assert msg["List-Unsubscribe"] == "<https://lists.example.org/u/abc123>, <mailto:digest@mail.example.net?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Message-ID"].endswith("@mail.example.net>") and msg["List-Id"] == "litwatch digest <litwatch.mail.example.net>"
+    assert 'href="https://lists.example.org/u/abc123"' in html
+
+
+def test_unsubscribe_url_must_be_https():
+    with pytest.raises(ConfigError) as err:
+        make_watchlist(unsubscribe_url="http://lists.example.org/u")
+    assert "digest.unsubscribe_url" in str(err.value)

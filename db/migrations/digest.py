@@ -34,4 +34,13 @@ def m001_digests(db):
     db["digest_items"].create_index(["kind", "item_key"], if_not_exists=True)
 
 
-MIGRATIONS = [("001_digests", m001_digests)]
+def m002_claims(db):
+    """A claim names its process (host, pid, process start time) and keeps the exact message
+    (with its Message-ID) before sending, so a crashed send is resumed with the same message."""
+    table = db["digests"]
+    for column, kind in (("claim_host", str), ("claim_pid", int), ("claim_start", str), ("message", bytes)):
+        if column not in table.columns_dict:
+            table.add_column(column, kind)
+
+
+MIGRATIONS = [("001_digests", m001_digests), ("002_claims", m002_claims)]

@@ -1,0 +1,183 @@
+"""The reads a digest needs, as named functions: every SQL statement of the digest lives here.
+
+Each function returns plain values (dicts with JSON columns decoded, sets, lists), never
+SQL for the caller to finish.  "Pending" means: not in a digest that was delivered or
+that is claimed by a delivery still under way (``db.digests`` owns that rule; its SQL is
+``_TAKEN`` below).  Reads are batched: a digest of N papers costs a constant number of
+statements (one per table, in chunks of ``IN_CHUNK`` ids).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from litwatch.db.digests import CLAIM_TIMEOUT, iso
+
+IN_CHUNK = 500
+
+# Item keys of a kind that are delivered, or claimed by a delivery still under way.
+_TAKEN = (
+    "SELECT di.item_key FROM digest_items di JOIN digests d ON d.id = di.digest_id "
+    "WHERE di.kind = ? AND (d.status = 'delivered' OR (d.status = 'sending' AND d.created_at > ?))"
+)
+_PUB_JSON = ("authors", "publication_types", "mesh", "keywords", "abstract_sections")
+_TRIAL_JSON = ("phases", "conditions", "interventions", "references")
+
+
+def _taken_params(kind: str, now: dt.datetime) -> list:
+    return [kind, iso(now - CLAIM_TIMEOUT)]
+
+
+def _chunks(values: list[str]):
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i : i + IN_CHUNK]
+
+
+def _decode(value):
+    if not value:
+        return []
+    try:
+        out = json.loads(value)
+    except ValueError:
+        return [value]
+    return out if isinstance(out, list) else [out]
+
+
+def _rows(db, sql: str, params=()) -> list[dict]:
+    cur = db.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def _pairs(db, sql: str, ids: list[str]) -> dict[str, list[str]]:
+    """Run ``sql`` (selecting key, value; ``IN ({ids})``) for ``ids`` in chunks."""
+    out: dict[str, list[str]] = {}
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        for key, value in db.execute(sql.format(ids=",".join("?" * len(chunk))), chunk).fetchall():
+            out.setdefault(key, []).append(value)
+    return out
+
+
+def taken_keys(db, kind: str, now: dt.datetime) -> set[str]:
+    return {r[0] for r in db.execute(_TAKEN, _taken_params(kind, now)).fetchall()}
+
+
+# --- publications --------------------------------------------------------------------
+
+def pending_publications(db, now: dt.datetime) -> list[dict]:
+    """Every stored column of each pending paper (JSON decoded), plus ``topics`` (the topics
+    that found it) and ``trials`` (NCT numbers it is linked to)."""
+    rows = _rows(db, f"SELECT * FROM publications WHERE pmid NOT IN ({_TAKEN})", _taken_params("publication", now))
+    pmids = [r["pmid"] for r in rows]
+    topics = _pairs(db, "SELECT pmid, topic FROM publication_topics WHERE pmid IN ({ids})", pmids)
+    links = _pairs(db, "SELECT pmid, nct_id FROM trial_links WHERE pmid IN ({ids})", pmids)
+    for row in rows:
+        for col in _PUB_JSON:
+            if col in row:
+                row[col] = _decode(row[col])
+        row["topics"] = topics.get(row["pmid"], [])
+        row["trials"] = sorted(set(links.get(row["pmid"], [])))
+    return rows
+
+
+def publication_briefs(db, pmids: list[str]) -> dict[str, dict]:
+    """{pmid: {title, journal, pmcid}} for the stored ones among ``pmids`` (titles of
+    corrected papers and of trials' new references)."""
+    out: dict[str, dict] = {}
+    for chunk in _chunks(list(dict.fromkeys(pmids))):
+        marks = ",".join("?" * len(chunk))
+        for row in _rows(db, "SELECT pmid, title, COALESCE(journal_abbrev, journal, '') AS journal, pmcid "
+                         f"FROM publications WHERE pmid IN ({marks})", chunk):
+            out[row["pmid"]] = row
+    return out
+
+
+# --- corrections ---------------------------------------------------------------------
+
+def correction_links(db) -> list[dict]:
+    """Every stored CommentsCorrections link (pmid, ref_type, other_pmid, note)."""
+    return _rows(db, "SELECT pmid, ref_type, other_pmid, note FROM corrections ORDER BY pmid, ref_type, other_pmid")
+
+
+# --- feed items ----------------------------------------------------------------------
+
+def pending_feed_items(db, now: dt.datetime) -> list[dict]:
+    """Pending feed items that are not (yet) a stored PubMed record or a stored trial,
+    newest first, with ``feed_title`` and ``topics``."""
+    rows = _rows(
+        db,
+        f"""
+        SELECT fi.id, fi.kind, fi.title, fi.link, fi.summary, fi.authors, fi.published, fi.doi, fi.feed_url,
+               f.title AS feed_title
+        FROM feed_items fi LEFT JOIN feeds f ON f.url = fi.feed_url
+        WHERE COALESCE(fi.pmid, '') = '' AND COALESCE(fi.published_as_pmid, '') = ''
+          AND NOT (COALESCE(fi.kind, '') = 'trial' AND COALESCE(fi.nct_id, '') IN (SELECT nct_id FROM trials))
+          AND (COALESCE(fi.doi, '') = '' OR lower(fi.doi) NOT IN
+               (SELECT lower(doi) FROM publications WHERE doi IS NOT NULL))
+          AND fi.id NOT IN ({_TAKEN})
+        ORDER BY fi.published DESC, fi.first_seen_at DESC, fi.id
+        """,
+        _taken_params("feed_item", now),
+    )
+    topics = _pairs(db, "SELECT item_id, topic FROM feed_item_topics WHERE item_id IN ({ids})", [r["id"] for r in rows])
+    for row in rows:
+        row["authors"] = _decode(row["authors"])
+        row["topics"] = topics.get(row["id"], [])
+    return rows
+
+
+# --- trials --------------------------------------------------------------------------
+
+def pending_new_trials(db, now: dt.datetime) -> set[str]:
+    return {r[0] for r in db.execute(f"SELECT nct_id FROM trials WHERE nct_id NOT IN ({_TAKEN})", _taken_params("trial", now))}
+
+
+def pending_trial_changes(db, now: dt.datetime) -> list[dict]:
+    """Pending rows of ``trial_history`` of stored trials (id, nct_id, field, old, new, seen_at)."""
+    return _rows(
+        db,
+        "SELECT h.id, h.nct_id, h.field, h.old, h.new, h.seen_at FROM trial_history h JOIN trials t ON t.nct_id = h.nct_id "
+        f"WHERE CAST(h.id AS TEXT) NOT IN ({_TAKEN}) ORDER BY h.id",
+        _taken_params("trial_change", now),
+    )
+
+
+def trials_by_id(db, ncts: list[str]) -> dict[str, dict]:
+    """{nct_id: trial row (JSON decoded) plus ``topics``} for the stored ones."""
+    out: dict[str, dict] = {}
+    for chunk in _chunks(list(dict.fromkeys(ncts))):
+        marks = ",".join("?" * len(chunk))
+        for row in _rows(db, f"SELECT * FROM trials WHERE nct_id IN ({marks})", chunk):
+            row.pop("raw_json", None)
+            for col in _TRIAL_JSON:
+                if col in row:
+                    row[col] = _decode(row[col])
+            out[row["nct_id"]] = row
+    topics = _pairs(db, "SELECT nct_id, topic FROM trial_topics WHERE nct_id IN ({ids})", list(out))
+    for nct, row in out.items():
+        row["topics"] = topics.get(nct, [])
+    return out
+
+
+def followed_trials(db) -> set[str]:
+    return {r[0] for r in db.execute("SELECT nct_id FROM followed_trials")}
+
+
+# --- crawl runs ----------------------------------------------------------------------
+
+def crawl_runs_since(db, start: str) -> list[dict]:
+    """Crawl runs that finished (or started, if still open) at or after ``start``, oldest first."""
+    rows = _rows(
+        db,
+        "SELECT source, started_at, status, warnings, error FROM crawl_runs "
+        "WHERE COALESCE(finished_at, started_at) >= ? ORDER BY started_at, id",
+        [start],
+    )
+    for row in rows:
+        row["warnings"] = _decode(row["warnings"])
+    return rows
+
+
+def last_successful_crawl(db) -> str | None:
+    return db.execute("SELECT MAX(finished_at) FROM crawl_runs WHERE status IN ('ok', 'partial')").fetchone()[0]

@@ -1,0 +1,75 @@
+"""Issue 15's signals as the digest reads them, from the modules other parts provide.
+
+HOOKS: each function below uses its provider when it is installed and returns nothing
+otherwise, so the digest works before and after those parts land:
+
+* ``key_facts``   - ``litwatch.signals.keyfacts.extract`` / ``summary_line`` (one line per paper);
+* ``citing``      - ``litwatch.db.follows.citing_since(db, since)`` ("Citing papers you follow");
+* ``trial_flags`` - ``litwatch.db.trials.unreported_trial_flags(db)`` (overdue / unpublished
+  trials, shown once in "Needs your attention"; ``mark_trial_flags_reported`` after delivery).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from litwatch.digest.model import CitingItem
+
+log = logging.getLogger(__name__)
+
+try:
+    from litwatch.signals import keyfacts as _keyfacts
+except ImportError:  # HOOK: helper "keyfacts" not merged yet
+    _keyfacts = None
+try:
+    from litwatch.db import follows as _follows
+except ImportError:  # HOOK: helper "eutils" not merged yet
+    _follows = None
+try:
+    from litwatch.db import trials as _trials
+except ImportError:  # pragma: no cover - always present
+    _trials = None
+
+
+def key_facts(title: str, abstract: str | None, publication_types: list[str]) -> str:
+    if _keyfacts is None or not hasattr(_keyfacts, "summary_line"):
+        return ""
+    try:
+        return _keyfacts.summary_line(_keyfacts.extract(title, abstract or "", publication_types)) or ""
+    except Exception:  # a signal must never cost the digest
+        log.exception("key facts failed")
+        return ""
+
+
+def _get(row, name, default=None):
+    return row.get(name, default) if isinstance(row, dict) else getattr(row, name, default)
+
+
+def citing(db, since: str | None) -> list[CitingItem]:
+    if _follows is None or not hasattr(_follows, "citing_since"):
+        return []
+    out = []
+    for row in _follows.citing_since(db, since) or []:
+        pmid = str(_get(row, "pmid") or _get(row, "citing_pmid") or "")
+        cites = str(_get(row, "cites") or _get(row, "followed") or _get(row, "cited") or "")
+        if pmid:
+            out.append(CitingItem(pmid=pmid, title=str(_get(row, "title") or f"PMID {pmid}"), cites=cites))
+    return out
+
+
+def trial_flags(db) -> list[tuple[str, str]]:
+    """[(nct_id, "results overdue by 14 months")] not reported in a digest yet."""
+    if _trials is None or not hasattr(_trials, "unreported_trial_flags"):
+        return []
+    out = []
+    for row in _trials.unreported_trial_flags(db) or []:
+        nct = _get(row, "nct_id")
+        text = _get(row, "text") or _get(row, "flag") or _get(row, "reason")
+        if nct and text:
+            out.append((str(nct), str(text)))
+    return out
+
+
+def mark_flags_reported(db, flags: list[tuple[str, str]]) -> None:
+    if flags and _trials is not None and hasattr(_trials, "mark_trial_flags_reported"):
+        _trials.mark_trial_flags_reported(db, flags)
