@@ -73,7 +73,8 @@ GROUP_FILTERS = {
 }
 
 # Corrections, as seen from the paper they touch ("In" types), each with its notice's
-# side ("Of"/"For"/"From" types) mapped onto it.  Built over vocab's CORRECTION_TYPES.
+# side ("Of"/"For"/"From" types) mapped onto it.  Built over vocab's CORRECTION_TYPES; the
+# plain words come from ``litwatch.vocab.corrections`` when that module is present.
 _PAIRS = {
     "RetractionIn": "RetractionOf",
     "RetractedandRepublishedIn": "RetractedandRepublishedFrom",
@@ -92,6 +93,11 @@ CORRECTION_LABELS = {
     "RepublishedIn": "Republished",
     "UpdateIn": "Updated",
 }
+try:
+    from litwatch.vocab.corrections import CORRECTION_LABELS as _WORDS
+except ImportError:  # the vocabulary's own labels not there yet: the words above
+    _WORDS = {}
+CORRECTION_LABELS = {t: _WORDS.get(t, label) for t, label in CORRECTION_LABELS.items()}
 CORRECTION_REVERSE = {notice: affected for affected, notice in _PAIRS.items()}
 # Most serious first: the order of marks on an item and of the corrections section.
 CORRECTION_ORDER = tuple(CORRECTION_LABELS)
