@@ -232,11 +232,16 @@ class TrialEntry:
         return [r for c in self.sorted_changes if c.field == "references" for r in c.references]
 
     @property
+    def news(self) -> str:
+        """"terminated, results posted": the trial's two most important changes, or "updated"."""
+        fields = ("status", "overall_status", "has_results", "results_first_posted", "references")
+        words = list(dict.fromkeys(c.headline for c in self.sorted_changes if c.field in fields))[:2]
+        return ", ".join(words) or "updated"
+
+    @property
     def headline(self) -> str:
-        """"NCT03395314 terminated, results posted": the trial's most important changes."""
-        news = ("status", "overall_status", "has_results", "results_first_posted", "references")
-        words = list(dict.fromkeys(c.headline for c in self.sorted_changes if c.field in news))[:2]
-        return f"{self.nct_id} {', '.join(words)}" if words else f"{self.nct_id} updated"
+        """"NCT03395314 terminated, results posted": what a subject line says of it."""
+        return f"{self.nct_id} {self.news}"
 
     @property
     def status_text(self) -> str:
