@@ -7,6 +7,8 @@ otherwise, so the digest works before and after those parts land:
 * ``citing``      - ``litwatch.db.follows.citing_since(db, since)`` ("Citing papers you follow");
 * ``trial_flags`` - ``litwatch.db.trials.unreported_trial_flags(db)`` (overdue / unpublished
   trials, shown once in "Needs your attention"; ``mark_trial_flags_reported`` after delivery).
+
+Key facts read the stored title and abstract (HTML fragments, which the extractor accepts).
 """
 
 from __future__ import annotations
@@ -57,19 +59,24 @@ def citing(db, since: str | None) -> list[CitingItem]:
     return out
 
 
-def trial_flags(db) -> list[tuple[str, str]]:
-    """[(nct_id, "results overdue by 14 months")] not reported in a digest yet."""
+def trial_flags(db) -> list[tuple[str, str, list[int]]]:
+    """[(nct_id, "results overdue by 14 months; no publication found", flag ids)]: the flags
+    no digest has reported yet, one line per trial."""
     if _trials is None or not hasattr(_trials, "unreported_trial_flags"):
         return []
-    out = []
-    for row in _trials.unreported_trial_flags(db) or []:
-        nct = _get(row, "nct_id")
-        text = _get(row, "text") or _get(row, "flag") or _get(row, "reason")
+    lines: dict[str, tuple[list[str], list[int]]] = {}
+    for flag in _trials.unreported_trial_flags(db) or []:
+        nct, text = _get(flag, "nct_id"), _get(flag, "detail") or _get(flag, "flag")
         if nct and text:
-            out.append((str(nct), str(text)))
-    return out
+            texts, ids = lines.setdefault(str(nct), ([], []))
+            texts.append(str(text))
+            if _get(flag, "id") is not None:
+                ids.append(_get(flag, "id"))
+    return [(nct, "; ".join(texts), ids) for nct, (texts, ids) in lines.items()]
 
 
-def mark_flags_reported(db, flags: list[tuple[str, str]]) -> None:
-    if flags and _trials is not None and hasattr(_trials, "mark_trial_flags_reported"):
-        _trials.mark_trial_flags_reported(db, flags)
+def mark_flags_reported(db, flags: list[tuple[str, str, list[int]]], digest_id: int) -> None:
+    """The delivered digest told the reader of these flags: never again."""
+    ids = [i for f in flags for i in f[2]]
+    if ids and _trials is not None and hasattr(_trials, "mark_trial_flags_reported"):
+        _trials.mark_trial_flags_reported(db, ids, digest_id)

@@ -317,7 +317,7 @@ class DigestContent:
     follow_trials: list[str]
     topic_titles: dict[str, str] = field(default_factory=dict)
     citing: list[CitingItem] = field(default_factory=list)
-    trial_flags: list[tuple[str, str]] = field(default_factory=list)  # (nct_id, "results overdue by N months")
+    trial_flags: list[tuple[str, str, list[int]]] = field(default_factory=list)  # (nct_id, "results overdue by N months", ids)
 
     @property
     def window_start(self) -> dt.datetime:

@@ -206,7 +206,7 @@ def run_digest(
     outcome.delivered_to = delivered_to
     outcome.status = "delivered"
     ledger.mark_delivered(db, outcome.digest_id, sent_at=outcome.sent_at, delivered_to=delivered_to, message_id=outcome.message_id)
-    hooks.mark_flags_reported(db, content.trial_flags)
+    hooks.mark_flags_reported(db, content.trial_flags, outcome.digest_id)
     return outcome
 
 

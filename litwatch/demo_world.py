@@ -243,23 +243,31 @@ def study_json(
     return {"protocolSection": proto, "hasResults": has_results}
 
 
-def store_study(db, study: dict, topics=(), *, followed: bool = False) -> dict:
+def store_study(db, study: dict, topics=(), *, followed: bool = False):
     """Normalise and store one study as the ClinicalTrials.gov crawl does."""
     record = ctgov.normalise_study(study)
-    record["raw"] = study
     for topic in topics or (None,):
-        trials.save_trials(db, [dict(record)], topic)
+        trials.save_trials(db, [record], topic)
     if followed:
-        trials.follow_trial(db, record["nct_id"], "watchlist")
-    _studies(db)[record["nct_id"]] = copy.deepcopy(study)
+        trials.follow_trial(db, record.nct_id, "watchlist")
+    _studies(db)[record.nct_id] = copy.deepcopy(study)
     return record
 
 
-def add_trial(db, nct_id: str, *, topics=(), followed: bool = False, **fields) -> dict:
+def derive_trial_flags(db, today: dt.date) -> int:
+    """The reporting flags (results overdue, unpublished) as of ``today``, as the end of a
+    ClinicalTrials.gov crawl derives them."""
+    from litwatch.signals.overdue import trial_flags
+
+    stored = list(trials.iter_trials(db))
+    return trials.record_trial_flags(db, trial_flags(stored, today), checked=[t.nct_id for t in stored])
+
+
+def add_trial(db, nct_id: str, *, topics=(), followed: bool = False, **fields):
     return store_study(db, study_json(nct_id, **fields), topics, followed=followed)
 
 
-def change_trial(db, nct_id: str, **changes) -> dict:
+def change_trial(db, nct_id: str, **changes):
     """The next version of a stored study, as ClinicalTrials.gov serves it after an update:
     ``status``, ``why_stopped``, ``enrollment`` (+``enrollment_type``), ``has_results``,
     ``results_first_posted``, ``phases``, ``new_references`` (PMIDs)."""
@@ -457,6 +465,11 @@ def build_demo(db, recordings: str | Path, now: dt.datetime) -> None:
                   link="https://example.org/journal/article/123", topics=("ketamine-trd",),
                   feed_url="https://example.org/journal.rss", feed_title="Journal table of contents (demo)",
                   summary="A demo journal-feed item, not yet indexed by PubMed.")
+    # A completed phase 2 trial whose results are long overdue: flagged once.
+    add_trial(db, "NCT02210780", topics=("ketamine-depression",), title="Ketamine infusions for bipolar depression",
+              status="COMPLETED", phases=("PHASE2",), enrollment=48, enrollment_type="ACTUAL", sponsor="A University Hospital",
+              conditions=("Bipolar Depression",), first_posted="2014-08-06", primary_completion_date="2023-06-30")
+    derive_trial_flags(db, now.date())
     add_crawl_run(db, "pubmed", "ok", warnings=["topic ketamine-bpd: query returned 0 records where it returned 14 before"],
                   started_at=_iso(now - dt.timedelta(days=3)))
     add_crawl_run(db, "feeds", "partial", error="https://example.org/gone.rss: HTTP 410 Gone (feed removed?)",

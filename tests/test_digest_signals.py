@@ -1,0 +1,51 @@
+"""Issue 15's lines in the digest: key facts under each paper, overdue trials once in "Needs your attention".
+
+(The "Citing papers you follow" section and "published 2019, new to PubMed" read
+``litwatch.db.follows.citing_since`` and the publication's ``late_arrival``: see
+``digest/hooks.py``; they appear when those parts are installed.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from digest_support import NOW, clock, make_watchlist
+
+from litwatch import demo_world as world
+from litwatch.config import load_settings
+from litwatch.digest.pipeline import run_digest
+from litwatch.digest.render import build_view, render_html, render_text
+from litwatch.digest.select import select_digest
+
+BPD_ABSTRACT = ("Twenty-two adults with borderline personality disorder were enrolled in this randomized, double-blind, "
+                "placebo-controlled trial (NCT03395314). Ketamine did not reduce suicidal ideation more than midazolam.")
+
+
+def _render(db):
+    content = select_digest(db, make_watchlist(), NOW)
+    view = build_view(content, cap=25)
+    return content, render_text(view), render_html(view)
+
+
+def test_key_facts_line_under_the_paper_in_both_parts(db):
+    world.add_publication(db, "36804489", topics=["ketamine-bpd"], abstract=BPD_ABSTRACT,
+                          title="Ketamine in borderline personality disorder: a pilot trial",
+                          publication_types=["Journal Article", "Randomized Controlled Trial"])
+    content, text, html = _render(db)
+    line = content.publications[0].key_facts
+    assert line.startswith("randomised, double-blind, placebo-controlled") and "n = 22" in line, line
+    assert line in text and line in html
+
+
+def test_an_overdue_trial_is_flagged_once(db, tmp_path):
+    world.add_trial(db, "NCT02210780", topics=["ketamine-depression"], status="COMPLETED", phases=["PHASE2"],
+                    primary_completion_date="2024-06-30", title="Ketamine for bipolar depression")
+    world.derive_trial_flags(db, dt.date(2026, 11, 16))
+    content, text, html = _render(db)
+    assert [(n, t) for n, t, _ in content.trial_flags] == [("NCT02210780", "results overdue by 16 months; no publication found")]
+    assert "NCT02210780: results overdue by 16 months; no publication found" in text
+    assert "results overdue by 16 months; no publication found" in html
+    first = run_digest(db, load_settings(), make_watchlist(), send=True, clock=clock())
+    assert first.status == "delivered"
+    world.derive_trial_flags(db, dt.date(2026, 11, 23))  # the next crawl: still overdue
+    assert select_digest(db, make_watchlist(), NOW).trial_flags == []
