@@ -215,3 +215,29 @@ def test_a_warning_already_delivered_is_shown_again_but_is_not_news(db):
     assert again.warnings == ["ctgov: NCT03395314: not found (HTTP 404) (×2)"] and again.is_empty
     demo.add_crawl_run(db, "pubmed", warnings=["topic ketamine-bpd: 0 records, 14 last time"], started_at="2026-11-13T05:00:00Z")
     assert not select_digest(db, make_watchlist(), NOW).is_empty
+
+
+def _statements(db, watchlist) -> int:
+    seen = []
+    db.conn.set_trace_callback(seen.append)
+    try:
+        select_digest(db, watchlist, NOW)
+    finally:
+        db.conn.set_trace_callback(None)
+    return len(seen)
+
+
+def test_selection_reads_are_batched(db):
+    """The number of statements does not grow with the number of papers, trials and corrections."""
+    watchlist = make_watchlist()
+
+    def week(start: int, n: int) -> None:
+        xml = b"".join(demo.pubmed_xml(str(start + i), title=f"Paper {i}", nct_ids=[f"NCT{start + i:08d}"],
+                                       corrections=[("ErratumIn", str(900000 + start + i))]) for i in range(n))
+        demo.store_pubmed(db, xml, ["ketamine-depression", "ketamine-bpd"])
+        for i in range(n):
+            demo.add_trial(db, f"NCT{start + i:08d}", topics=["ketamine-depression"])
+    week(1000, 3)
+    few = _statements(db, watchlist)
+    week(2000, 60)
+    assert _statements(db, watchlist) == few <= 20
