@@ -162,21 +162,28 @@ def pubmed_xml(
     return xml.encode("utf-8")
 
 
-def store_pubmed(db, xml: bytes, topics=()) -> list[dict]:
+def _refusal(rec) -> str | None:
+    """The parser's reason when ``rec`` is an error marker rather than a record."""
+    if isinstance(rec, dict):
+        return rec.get("_error")
+    return getattr(rec, "reason", None) if not hasattr(rec, "pmid") or type(rec).__name__ == "RecordError" else None
+
+
+def store_pubmed(db, xml: bytes, topics=()) -> list:
     """Parse efetch XML (one or more ``<PubmedArticle>``) and store it as a crawl of
     ``topics`` would (no topic: a paper found otherwise, e.g. cited by a seed)."""
     if not xml.lstrip().startswith(b"<?xml") and b"<PubmedArticleSet" not in xml[:200]:
         xml = b"<?xml version=\"1.0\"?><PubmedArticleSet>" + xml + b"</PubmedArticleSet>"
     records = list(parse_pubmed(xml))
-    errors = [r for r in records if "_error" in r]
+    errors = [_refusal(r) for r in records if _refusal(r)]
     if errors:
-        raise ValueError(f"the parser refused a world record: {errors[0]['_error']}")
+        raise ValueError(f"the parser refused a world record: {errors[0]}")
     for topic in topics or (None,):
         publications.save_publications(db, records, topic)
     return records
 
 
-def add_publication(db, pmid: str, *, topics=(), **fields) -> dict:
+def add_publication(db, pmid: str, *, topics=(), **fields):
     """A paper found by ``topics`` (see ``pubmed_xml`` for the fields)."""
     return store_pubmed(db, pubmed_xml(pmid, **fields), topics)[0]
 
