@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from digest_support import NOW, clock, make_watchlist
 
 from litwatch import demo_world as world
@@ -49,3 +50,14 @@ def test_an_overdue_trial_is_flagged_once(db, tmp_path):
     assert first.status == "delivered"
     world.derive_trial_flags(db, dt.date(2026, 11, 23))  # the next crawl: still overdue
     assert select_digest(db, make_watchlist(), NOW).trial_flags == []
+
+
+def test_a_late_arrival_says_so(db):
+    rec = world.add_publication(db, "31000001", topics=["ketamine-depression"], title="An old ketamine trial",
+                                pub_date="2019-03", entrez_date="2026-11-18")
+    late = rec.get("late_arrival") if isinstance(rec, dict) else getattr(rec, "late_arrival", None)
+    if late is None:
+        pytest.skip("the PubMed parser does not mark late arrivals yet")
+    content, text, html = _render(db)
+    assert content.publications[0].late_arrival == "published 2019, new to PubMed"
+    assert "published 2019, new to PubMed" in text and "published 2019, new to PubMed" in html
