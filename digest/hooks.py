@@ -48,15 +48,21 @@ def _get(row, name, default=None):
 
 
 def citing(db, since: str | None) -> list[CitingItem]:
+    """New papers citing a followed paper or trial since the last digest, one item per
+    citing paper naming everything it cites."""
     if _follows is None or not hasattr(_follows, "citing_since"):
         return []
-    out = []
-    for row in _follows.citing_since(db, since) or []:
-        pmid = str(_get(row, "pmid") or _get(row, "citing_pmid") or "")
-        cites = str(_get(row, "cites") or _get(row, "followed") or _get(row, "cited") or "")
-        if pmid:
-            out.append(CitingItem(pmid=pmid, title=str(_get(row, "title") or f"PMID {pmid}"), cites=cites))
-    return out
+    items: dict[str, CitingItem] = {}
+    for link in _follows.citing_since(db, since) or []:
+        pmid = str(_get(link, "citing_pmid") or _get(link, "pmid") or "")
+        if not pmid:
+            continue
+        cited = str(_get(link, "cited_id") or "")
+        cited_title = _get(link, "cited_title")
+        what = f"{'PMID ' if cited.isdigit() else ''}{cited}" + (f" ({cited_title})" if cited_title else "")
+        item = items.setdefault(pmid, CitingItem(pmid=pmid, title=str(_get(link, "citing_title") or f"PMID {pmid}"), cites=""))
+        item.cites = f"{item.cites}; {what}" if item.cites else what
+    return list(items.values())
 
 
 def trial_flags(db) -> list[tuple[str, str, list[int]]]:

@@ -61,3 +61,16 @@ def test_a_late_arrival_says_so(db):
     content, text, html = _render(db)
     assert content.publications[0].late_arrival == "published 2019, new to PubMed"
     assert "published 2019, new to PubMed" in text and "published 2019, new to PubMed" in html
+
+
+def test_citing_papers_you_follow(db):
+    follows = pytest.importorskip("litwatch.db.follows", reason="db.follows (follow/citing) not installed yet")
+    world.add_publication(db, "38011560", title="Ketamine and the neurobiology of depression", topics=["ketamine-depression"])
+    world.add_publication(db, "41000123", title="A new paper citing the review", topics=["ketamine-depression"])
+    follows.record_citing(db, [("30000001", "38011560")])  # the first check: older citations, the baseline
+    follows.record_citing(db, [("41000123", "38011560")])
+    content, text, html = _render(db)
+    assert [(c.pmid, c.title, c.cites) for c in content.citing] == [
+        ("41000123", "A new paper citing the review", "PMID 38011560 (Ketamine and the neurobiology of depression)")]
+    assert "Citing papers you follow" in html and "CITING PAPERS YOU FOLLOW" in text
+    assert "cites PMID 38011560 (Ketamine and the neurobiology of depression)" in html
