@@ -38,6 +38,7 @@ from litwatch.digest.deliver import (
     build_message,
     parse_smtp_url,
     send_smtp,
+    unsubscribe_headers,
     write_files,
     write_outbox,
     write_outbox_bytes,
@@ -139,6 +140,7 @@ def run_digest(
         raise ConfigError("no digest recipients: set LITWATCH_DIGEST_TO or [digest] to in the watchlist")
     options = watchlist.digest
     unsubscribe = settings.unsubscribe_url or options.unsubscribe_url
+    unsubscribe_headers(sender, unsubscribe)  # a bad URL is a config error before anything is claimed
     now = clock().astimezone(dt.timezone.utc).replace(microsecond=0)
     created_at = ledger.iso(now)
     me = claims.this_process()
