@@ -241,3 +241,21 @@ def test_selection_reads_are_batched(db):
     few = _statements(db, watchlist)
     week(2000, 60)
     assert _statements(db, watchlist) == few <= 20
+
+
+def test_trial_change_counts_agree_between_crawl_digest_and_ledger(db):
+    """Each counts changed fields: the crawl's ``trial_changes``, the digest's count and the ledger's items."""
+    from litwatch.crawler.ctgov import normalise_study
+    from litwatch.db.trials import save_trials
+
+    demo.add_trial(db, "NCT03395314", topics=["ketamine-bpd"])
+    _deliver(db, [("trial", "NCT03395314")])
+    study = demo.study_json("NCT03395314", status="TERMINATED", why_stopped="Slow recruitment", enrollment=22,
+                            enrollment_type="ACTUAL", results_first_posted="2026-11-12", has_results=True,
+                            references=["36804489"])
+    crawl = save_trials(db, [normalise_study(study)], "ketamine-bpd")
+    content = select_digest(db, make_watchlist(), NOW)
+    ledger_items = [k for k, _ in content.items() if k == "trial_change"]
+    assert crawl["trial_changes"] == content.counts["trial_changes"] == len(ledger_items) >= 6
+    assert content.counts["trials_changed"] == 1
+    assert content.followed_changes[0].headline == "NCT03395314 terminated, results posted"
