@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from litwatch.config import Topic
 from litwatch.digest import evidence
+from litwatch.vocab.times import parse_timestamp
 
 # Authors named before "et al.".
 AUTHORS_SHOWN = 3
@@ -323,8 +324,6 @@ class DigestContent:
     def window_start(self) -> dt.datetime:
         """Where this digest's period starts: the last delivered digest, else a week ago."""
         if self.since:
-            from litwatch.vocab.times import parse_timestamp
-
             return parse_timestamp(self.since)
         return self.created_at - dt.timedelta(days=7)
 

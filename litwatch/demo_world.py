@@ -31,6 +31,9 @@ from litwatch.crawler import ctgov
 from litwatch.crawler.feed_parse import parse_feed
 from litwatch.crawler.pubmed_parse import parse_pubmed
 from litwatch.db import crawl_state, feeds, publications, trials
+from litwatch.db import digests as ledger
+from litwatch.fakes.ctgov import ketamine_bpd_study
+from litwatch.signals.overdue import trial_flags
 from litwatch.vocab.markup import INLINE_TAGS
 from litwatch.vocab.times import format_timestamp
 
@@ -264,8 +267,6 @@ def store_study(db, study: dict, topics=(), *, followed: bool = False):
 def derive_trial_flags(db, today: dt.date) -> int:
     """The reporting flags (results overdue, unpublished) as of ``today``, as the end of a
     ClinicalTrials.gov crawl derives them."""
-    from litwatch.signals.overdue import trial_flags
-
     stored = list(trials.iter_trials(db))
     return trials.record_trial_flags(db, trial_flags(stored, today), checked=[t.nct_id for t in stored])
 
@@ -449,8 +450,6 @@ def build_demo(db, recordings: str | Path, now: dt.datetime) -> None:
     for nct, topics in (("NCT03630471", ("ketamine-depression",)), ("NCT00973089", ("ketamine-trd",)),
                         ("NCT06171568", ("ketamine-depression",)), ("NCT03418623", ("ketamine-suicidality",))):
         store_study(db, json.loads((rec / "ctgov" / f"{nct}.json").read_text(encoding="utf-8")), topics)
-    from litwatch.db import digests as ledger
-
     with ledger.write_transaction(db):
         old = ledger.record_digest(db, created_at=_iso(now - dt.timedelta(days=7)), week="previous", subject="previous digest",
                                    recipients=[], items=[("trial", "NCT03395314"), ("trial", "NCT03630471"), ("trial", "NCT00973089")],
@@ -484,7 +483,5 @@ def build_demo(db, recordings: str | Path, now: dt.datetime) -> None:
 
 
 def _bpd_study() -> dict:
-    from litwatch.fakes.ctgov import ketamine_bpd_study
-
     return ketamine_bpd_study()
 
