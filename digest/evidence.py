@@ -1,6 +1,7 @@
 """What a record says about evidence, in the reader's words: the one home of the taxonomy.
 
-* ``EVIDENCE_GROUPS``: strength of evidence from PubMed publication types, strongest first;
+* ``EVIDENCE_GROUPS``: strength of evidence from PubMed publication types, strongest first
+  (``litwatch.vocab.evidence``'s list when present);
 * ``BADGES``: the publication types worth a badge, with the short name shown;
 * correction labels, built over the RefType lists of ``litwatch.vocab.records`` (every
   type in ``CORRECTION_TYPES`` has a label, seen from the paper it touches);
@@ -13,24 +14,27 @@ from __future__ import annotations
 
 from litwatch.vocab.records import RETRACTING_TYPES
 
-# Strength of evidence, strongest first: (label, PubMed publication types).  A paper goes
-# in the first group any of its types matches; a paper matching none goes in the last.
-EVIDENCE_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("Guidelines, systematic reviews & meta-analyses", frozenset({
-        "Systematic Review", "Meta-Analysis", "Network Meta-Analysis", "Practice Guideline", "Guideline",
-        "Consensus Development Conference",
-    })),
-    ("Randomised controlled trials", frozenset({"Randomized Controlled Trial", "Equivalence Trial"})),
-    ("Other clinical trials", frozenset({
-        "Clinical Trial", "Clinical Trial, Phase I", "Clinical Trial, Phase II", "Clinical Trial, Phase III",
-        "Clinical Trial, Phase IV", "Controlled Clinical Trial", "Pragmatic Clinical Trial", "Adaptive Clinical Trial",
-    })),
-    # "Multicenter Study" and "Comparative Study" describe designs of any kind: badges only.
-    ("Observational studies", frozenset({"Observational Study", "Twin Study"})),
-    ("Reviews", frozenset({"Review", "Scoping Review"})),
-    ("Case reports", frozenset({"Case Reports"})),
-)
-OTHER_GROUP = "Other publications"
+try:  # the one list of groups, when the vocabulary holds it (the browse view reads it too)
+    from litwatch.vocab.evidence import EVIDENCE_GROUPS, OTHER_GROUP
+except ImportError:
+    # Strength of evidence, strongest first: (label, PubMed publication types).  A paper goes
+    # in the first group any of its types matches; a paper matching none goes in the last.
+    EVIDENCE_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
+        ("Guidelines, systematic reviews & meta-analyses", frozenset({
+            "Systematic Review", "Meta-Analysis", "Network Meta-Analysis", "Practice Guideline", "Guideline",
+            "Consensus Development Conference",
+        })),
+        ("Randomised controlled trials", frozenset({"Randomized Controlled Trial", "Equivalence Trial"})),
+        ("Other clinical trials", frozenset({
+            "Clinical Trial", "Clinical Trial, Phase I", "Clinical Trial, Phase II", "Clinical Trial, Phase III",
+            "Clinical Trial, Phase IV", "Controlled Clinical Trial", "Pragmatic Clinical Trial", "Adaptive Clinical Trial",
+        })),
+        # "Multicenter Study" and "Comparative Study" describe designs of any kind: badges only.
+        ("Observational studies", frozenset({"Observational Study", "Twin Study"})),
+        ("Reviews", frozenset({"Review", "Scoping Review"})),
+        ("Case reports", frozenset({"Case Reports"})),
+    )
+    OTHER_GROUP = "Other publications"
 GROUP_LABELS = tuple(label for label, _ in EVIDENCE_GROUPS) + (OTHER_GROUP,)
 
 # Publication types worth a badge, with the short name shown.  Types not listed (Journal
