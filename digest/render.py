@@ -17,6 +17,7 @@ section is cut to the same smaller number of items until it fits.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -203,6 +204,11 @@ def fit(content: DigestContent, *, cap: int, prefix: str = "litwatch", unsubscri
         cap = max(1, min(cap - 1, int(cap * budget / size * 0.9)))
 
 
+def short_title(title: str) -> str:
+    """A topic title up to its first comma or colon: "Also in" stays one short line."""
+    return re.split(r"[,:;(]", title, maxsplit=1)[0].strip() or title
+
+
 def _wrap(text: str, width: int = TEXT_WIDTH, indent: str = "", first: str | None = None) -> str:
     text = markup.collapse(text)
     return textwrap.fill(
@@ -231,6 +237,7 @@ def _env(html: bool) -> jinja2.Environment:
         badge_colour=_badge_colour,
         severity_colour=lambda s: SEVERITY_COLOURS.get(s, "#b45309"),
         lookup=lambda names, mapping: [mapping.get(n, n) for n in names],
+        short=short_title,
     )
     env.globals.update(
         pubmed_url=markup.pubmed_url,
