@@ -20,14 +20,14 @@ memory of what a reader has seen, so the rules are strict:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import sqlite_utils
 
+from litwatch.db.connection import transaction
 from litwatch.vocab.times import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -42,20 +42,10 @@ ITEM_KINDS = ("publication", "trial", "trial_change", "correction", "feed_item")
 iso = format_timestamp  # CONTRACT's instant format, the one every ``*_at`` column holds
 
 
-@contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT: selection and claim see one state, no writer in between."""
-    conn = db.conn
-    if conn.in_transaction:
-        conn.commit()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.rollback()
-        raise
-    else:
-        conn.commit()
+# The store's one transaction convention (``db.connection.transaction``: BEGIN IMMEDIATE
+# outermost, a savepoint inside a caller's transaction): selection and claim see one
+# state, no writer in between.
+write_transaction = transaction
 
 
 def last_delivered(db: sqlite_utils.Database) -> dict | None:

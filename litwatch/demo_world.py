@@ -32,6 +32,7 @@ from litwatch.crawler.feed_parse import parse_feed
 from litwatch.crawler.pubmed_parse import parse_pubmed
 from litwatch.db import crawl_state, feeds, publications, trials
 from litwatch.db import digests as ledger
+from litwatch.db.connection import transaction
 from litwatch.fakes.ctgov import ketamine_bpd_study
 from litwatch.signals.overdue import trial_flags
 from litwatch.vocab.markup import INLINE_TAGS
@@ -341,10 +342,10 @@ def rss(items: list[dict], *, title: str | None = None) -> bytes:
 def store_feed(db, body: bytes, feed_url: str, topics=()) -> list[dict]:
     """Parse a fetched feed and store its items for ``topics``, then link them, as a feeds crawl does."""
     parsed = parse_feed(body, feed_url, {"Content-Type": "application/rss+xml"})
-    for topic in topics or (None,):
-        feeds.save_feed_items(db, parsed.items, topic)
-    feeds.record_feed_state(db, feed_url, title=parsed.title)
-    db.conn.commit()
+    with transaction(db):
+        for topic in topics or (None,):
+            feeds.save_feed_items(db, parsed.items, topic)
+        feeds.record_feed_state(db, feed_url, title=parsed.title)
     feeds.link_feed_items(db)
     return parsed.items
 

@@ -49,10 +49,7 @@ FLOORS = [  # (module prefix, floor); the longest matching prefix wins
 KNOWN: dict[tuple[str, str], str] = {}
 
 # Modules outside db/ that still run SQL themselves: module -> why.
-KNOWN_SQL: dict[str, str] = {
-    "litwatch.digest.demo": "writes the demo world with its own SQL; to go through the crawl's save functions (digest helper)",
-    "litwatch.digest.select": "selects with raw SQL; to move into named db/ functions (digest helper)",
-}
+KNOWN_SQL: dict[str, str] = {}
 SQL_METHODS = {"execute", "executemany", "executescript", "rows_where", "upsert", "upsert_all", "insert_all"}
 
 
