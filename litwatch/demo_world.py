@@ -30,7 +30,7 @@ from lxml import etree
 from litwatch.crawler import ctgov
 from litwatch.crawler.feed_parse import parse_feed
 from litwatch.crawler.pubmed_parse import parse_pubmed
-from litwatch.db import crawl_state, feeds, publications, trials
+from litwatch.db import crawl_state, feeds, follows, publications, trials
 from litwatch.db import digests as ledger
 from litwatch.db.connection import transaction
 from litwatch.fakes.ctgov import ketamine_bpd_study
@@ -472,6 +472,11 @@ def build_demo(db, recordings: str | Path, now: dt.datetime) -> None:
                   link="https://example.org/journal/article/123", topics=("ketamine-trd",),
                   feed_url="https://example.org/journal.rss", feed_title="Journal table of contents (demo)",
                   summary="A demo journal-feed item, not yet indexed by PubMed.")
+    # The reader follows the ketamine review: the crawl's first elink found older citing
+    # papers (the baseline), this week's found a new one.
+    follows.follow_paper(db, "38011560")
+    follows.record_citing(db, [("30000001", "38011560")], now=_iso(now - dt.timedelta(days=30)))
+    follows.record_citing(db, [("41000002", "38011560")], now=_iso(now - dt.timedelta(days=2)))
     # A completed phase 2 trial whose results are long overdue: flagged once.
     add_trial(db, "NCT02210780", topics=("ketamine-depression",), title="Ketamine infusions for bipolar depression",
               status="COMPLETED", phases=("PHASE2",), enrollment=48, enrollment_type="ACTUAL", sponsor="A University Hospital",

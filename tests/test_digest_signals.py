@@ -73,4 +73,5 @@ def test_citing_papers_you_follow(db):
     assert [(c.pmid, c.title, c.cites) for c in content.citing] == [
         ("41000123", "A new paper citing the review", "PMID 38011560 (Ketamine and the neurobiology of depression)")]
     assert "Citing papers you follow" in html and "CITING PAPERS YOU FOLLOW" in text
+    assert "Cites PMID 38011560 (Ketamine and the neurobiology of depression)" in text
     assert "cites PMID 38011560 (Ketamine and the neurobiology of depression)" in html
