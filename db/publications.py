@@ -6,8 +6,9 @@ one transaction with ``executemany`` (the benchmark's end-to-end rate depends on
 upsert keyed by PMID that leaves an unchanged record (same ``record_hash``) untouched, the
 topic that found it, its corrections, the trials it cites (``trial_links`` source
 "databank" / "abstract"), and ``pubmed_queue.fetched_at``.  The raw record is kept
-zlib-compressed in ``publication_raw`` so a better parser can re-derive fields later
-without crawling again.
+compressed in ``publication_raw`` (``db.raw_codec``: zstd with a PubMed dictionary; older
+zlib rows stay readable) so a better parser can re-derive fields later without crawling
+again; ``raw_xml`` gives back the bytes PubMed sent.
 
 Reading: ``read_publications`` (PMIDs) and ``get_publication_record`` return Publications
 (with ``topics``, the linked ``nct_ids`` and every correction link), in a constant number
@@ -32,16 +33,11 @@ import json
 import queue
 import sqlite3
 import threading
-import zlib
 from collections import Counter
 from dataclasses import asdict
 from typing import Iterable, Iterator
 
-try:  # ISA-L writes the same zlib format 4-5x faster (and smaller); plain zlib reads it back
-    from isal import isal_zlib as _deflate
-except ImportError:  # pragma: no cover - optional speed-up: the package "isal"
-    _deflate = zlib
-
+from litwatch.db import raw_codec
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
 from litwatch.vocab.errors import QueryError
@@ -60,9 +56,6 @@ COLUMNS = (
     "record_type", "create_date", "late_arrival", "pubmed_history", "nbk", "book",
     "author_details", "other_ids", "other_abstracts",
 )
-# Level 1: PubMed XML still shrinks about 3x, at a fraction of level 6's CPU time
-# (compression is the largest single cost of storing a record; see bench/bench_pubmed.py).
-ZLIB_LEVEL = 1
 # SQLite's default limit on host parameters is 999 in old builds: stay well below it.
 IN_CHUNK = 500
 
@@ -105,10 +98,30 @@ def known_pmids(db, pmids: Iterable[str]) -> set[str]:
     return set(stored_hashes(db, pmids))
 
 
+# One encoder, compact separators: a row's nine JSON columns are a large share of both the
+# store's CPU time and its bytes (json.loads reads either spelling, so old rows are fine).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _author_dict(a: Author) -> dict:
+    """``asdict`` without its deep copy (a tenth of the cost; authors are most of a row)."""
+    return {"display": a.display, "last_name": a.last_name, "fore_name": a.fore_name, "initials": a.initials,
+            "suffix": a.suffix, "collective_name": a.collective_name, "orcid": a.orcid, "affiliation": a.affiliation}
+
+
 def _json(value) -> str:
-    if value and isinstance(value, list) and not isinstance(value[0], (str, dict)):
-        value = [asdict(v) for v in value]  # Author records
-    return json.dumps(value if value is not None else [], ensure_ascii=False)
+    if not value:
+        return "{}" if isinstance(value, dict) else "[]"
+    if isinstance(value, list) and isinstance(value[0], Author):
+        value = [_author_dict(v) for v in value]
+    return _encode(value)
+
+
+def _book_json(book: Book | None) -> str | None:
+    if book is None:
+        return None
+    data = asdict(book)
+    return _encode(data)
 
 
 def _row(rec: Publication) -> tuple:
@@ -120,7 +133,7 @@ def _row(rec: Publication) -> tuple:
         elif col in BOOL_COLUMNS:
             value = 1 if value else 0
         elif col == "book":
-            value = json.dumps(asdict(value), ensure_ascii=False) if value is not None else None
+            value = _book_json(value)
         values.append(value)
     return tuple(values)
 
@@ -154,7 +167,7 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
         if old != rec.record_hash:
             rows.append(_row(rec) + (now, now))
             if rec.raw_xml is not None:
-                raw_rows.append((pmid, _deflate.compress(rec.raw_xml, ZLIB_LEVEL)))
+                raw_rows.append((pmid, *raw_codec.compress(rec.raw_xml)))
         if topic:
             topic_rows.append((pmid, topic, now))
         for c in rec.corrections:
@@ -170,7 +183,7 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
             db.conn.executemany(_STAGE_INSERT_SQL, rows)
             db.conn.execute(_UPSERT_SQL)
             db.conn.execute(f"DELETE FROM {_STAGE}")
-        db.conn.executemany("INSERT OR REPLACE INTO publication_raw (pmid, raw_xml) VALUES (?, ?)", raw_rows)
+        db.conn.executemany("INSERT OR REPLACE INTO publication_raw (pmid, raw_xml, codec) VALUES (?, ?, ?)", raw_rows)
         db.conn.executemany("INSERT OR IGNORE INTO publication_topics (pmid, topic, first_seen_at) VALUES (?, ?, ?)", topic_rows)
         db.conn.executemany(
             "INSERT OR IGNORE INTO corrections (pmid, ref_type, other_pmid, note, first_seen_at) VALUES (?, ?, ?, ?, ?)",
@@ -542,6 +555,6 @@ def count_publications(db, fts_query: str, *, cap: int) -> int:
 
 
 def raw_xml(db, pmid: str) -> bytes | None:
-    """The stored record as PubMed sent it (decompressed)."""
-    row = db.execute("SELECT raw_xml FROM publication_raw WHERE pmid = ?", [pmid]).fetchone()
-    return zlib.decompress(row[0]) if row and row[0] else None
+    """The stored record exactly as PubMed sent it (decompressed, whichever codec wrote it)."""
+    row = db.execute("SELECT raw_xml, codec FROM publication_raw WHERE pmid = ?", [pmid]).fetchone()
+    return raw_codec.decompress(row[0], row[1]) if row and row[0] else None

@@ -99,6 +99,14 @@ def m003_every_link(db):
     db.execute("ALTER TABLE corrections_new RENAME TO corrections")
 
 
+def m004_raw_codec(db):
+    """Issue 14: raw records are written with zstd and a PubMed dictionary (``db.raw_codec``);
+    ``codec`` says which codec wrote each blob.  NULL: zlib, every row written before."""
+    if "codec" not in db["publication_raw"].columns_dict:
+        db["publication_raw"].add_column("codec", str)
+
+
 MIGRATIONS = [
     ("001_publications", m001_publications), ("002_fidelity", m002_fidelity), ("003_every_link", m003_every_link),
+    ("004_raw_codec", m004_raw_codec),
 ]
