@@ -3,7 +3,7 @@
 A PubMed record is ~22 KB of XML, most of it the ReferenceList; compressed one record at a
 time, each blob has to relearn the same tags and attribute names.  A zstd dictionary
 trained on PubMed records (``db/zstd/*.zdict``, made by ``bench/train_zstd_dict.py``) holds
-them once: ~20 % smaller than zlib on records it was not trained on, at level 3 about as
+them once: ~20 % smaller than zlib on records it was not trained on, at level 2 about as
 fast as the ISA-L level-1 deflate it replaces (``bench/bench_storage.py``).
 
 Which codec wrote a blob is stored beside it (``publication_raw.codec``, migration 004):
