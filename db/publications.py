@@ -141,19 +141,22 @@ def _row(rec: Publication) -> tuple:
     return tuple(values)
 
 
-def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None) -> Counter:
+def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None,
+                      rows: dict | None = None) -> Counter:
     """Store parsed records in one transaction; returns counts new / updated / unchanged.
 
     A record whose ``record_hash`` equals the stored one is not rewritten (no FTS churn);
-    its topic link and queue entry are still recorded.
+    its topic link and queue entry are still recorded.  ``rows``: {pmid: ``_row(rec)``}
+    already built by the caller (``save_stream`` builds them on the parsing thread).
     """
+    rows_ready = rows or {}
     records = [r for r in records if r.pmid]
     counts: Counter = Counter()
     if not records:
         return counts
     now = now or utcnow()
     existing = stored_hashes(db, [r.pmid for r in records])
-    rows, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], []
+    rows, raws, raw_pmids, topic_rows, correction_rows, link_rows = [], [], [], [], [], []
     seen: set[str] = set()
     for rec in records:
         pmid = rec.pmid
@@ -168,9 +171,10 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
         else:
             counts["unchanged"] += 1
         if old != rec.record_hash:
-            rows.append(_row(rec) + (now, now))
+            rows.append((rows_ready.get(pmid) or _row(rec)) + (now, now))
             if rec.raw_xml is not None:
-                raw_rows.append((pmid, *raw_codec.compress(rec.raw_xml)))
+                raws.append(rec.raw_xml)
+                raw_pmids.append(pmid)
         if topic:
             topic_rows.append((pmid, topic, now))
         for c in rec.corrections:
@@ -180,6 +184,7 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
         for nct in rec.abstract_nct_ids:
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
+    raw_rows = [(pmid, blob, codec) for pmid, (blob, codec) in zip(raw_pmids, raw_codec.compress_many(raws))]
     with db.conn:
         if rows:
             db.conn.execute(_STAGE_SQL)
@@ -210,10 +215,14 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
 def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: int = 500) -> Counter:
     """Bulk load: store a stream of parsed records (a backfill, a re-parse, the benchmark).
 
-    The caller's thread keeps parsing while a writer thread compresses and stores the
-    previous batch on its own connection (compression and SQLite release the GIL, so the
-    two overlap on a machine with a core to spare).  The queue between them is short, so
-    memory stays flat.
+    The caller's thread parses each record and builds its row values (JSON included: the
+    pure-Python part of storing) while a writer thread stores the previous batch on its own
+    connection: it compresses the batch's raw records in one call and runs the SQL, both of
+    which release the GIL for the whole call, so the two threads overlap on a machine with
+    a core to spare.  (Compressing record by record, the writer gave the GIL away per
+    record and waited each time, up to the 5 ms switch interval, to get it back from the
+    busy parser: the threads ran in turn, not together.)  The queue between the threads is
+    short, so memory    stays flat.
     Parse errors (anything not a Publication) are skipped and counted as ``errors``.
     """
 
@@ -233,12 +242,13 @@ def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: 
         conn.execute(f"PRAGMA cache_size = {BULK_CACHE_KIB}")
         try:
             while True:
-                batch = batches.get()
-                if batch is None:
+                item = batches.get()
+                if item is None:
                     return
+                batch, ready = item
                 if not failure:
                     try:
-                        counts.update(save_publications(conn, batch, topic))
+                        counts.update(save_publications(conn, batch, topic, rows=ready))
                     except BaseException as exc:  # reported in the caller's thread
                         failure.append(exc)
         finally:
@@ -247,19 +257,21 @@ def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: 
     thread = threading.Thread(target=writer, name="litwatch-store", daemon=True)
     thread.start()
     batch: list[Publication] = []
+    ready: dict = {}
     try:
         for rec in records:
             if not isinstance(rec, Publication):
                 counts["errors"] += 1
                 continue
             batch.append(rec)
+            ready[rec.pmid] = _row(rec)
             if len(batch) >= batch_size:
-                batches.put(batch)
-                batch = []
+                batches.put((batch, ready))
+                batch, ready = [], {}
                 if failure:
                     break
         if batch and not failure:
-            batches.put(batch)
+            batches.put((batch, ready))
     finally:
         batches.put(None)
         thread.join()

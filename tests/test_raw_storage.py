@@ -21,9 +21,9 @@ def recorded() -> list[Publication]:
     return list({r.pmid: r for r in recs}.values())
 
 
-def zlib_writer(raw: bytes) -> tuple[bytes, None]:
+def zlib_writer(raws: list[bytes]) -> list[tuple[bytes, None]]:
     """What the store wrote before migration 004: zlib, no codec."""
-    return zlib.compress(raw, 1), None
+    return [(zlib.compress(raw, 1), None) for raw in raws]
 
 
 def test_stored_raw_is_the_input_bytes_for_every_recording(db):
@@ -39,8 +39,11 @@ def test_stored_raw_is_the_input_bytes_for_every_recording(db):
 
 
 def test_frames_name_the_shipped_dictionary():
-    blob, codec = raw_codec.compress(b"<PubmedArticle><MedlineCitation/></PubmedArticle>")
     import zstandard
+
+    raw = b"<PubmedArticle><MedlineCitation/></PubmedArticle>"
+    (blob, codec), _ = raw_codec.compress_many([raw, raw])
+    assert blob == raw_codec.compress(raw)[0] and raw_codec.decompress(blob, codec) == raw
 
     dict_id = zstandard.get_frame_parameters(blob).dict_id
     assert codec == "zstd" and dict_id in raw_codec.dictionaries()
@@ -48,7 +51,7 @@ def test_frames_name_the_shipped_dictionary():
 
 def test_old_zlib_rows_stay_readable_and_rewrites_use_zstd(db, monkeypatch):
     old, new = recorded()[:2]
-    monkeypatch.setattr(raw_codec, "compress", zlib_writer)
+    monkeypatch.setattr(raw_codec, "compress_many", zlib_writer)
     publications.save_publications(db, [old, new])
     monkeypatch.undo()
     assert db.execute("SELECT count(*) FROM publication_raw WHERE codec IS NULL").fetchone()[0] == 2
@@ -65,7 +68,7 @@ def test_old_zlib_rows_stay_readable_and_rewrites_use_zstd(db, monkeypatch):
 def test_migration_004_is_idempotent_and_keeps_pre_004_rows(db_path, monkeypatch):
     rec = recorded()[0]
     db = open_db(db_path)
-    monkeypatch.setattr(raw_codec, "compress", zlib_writer)
+    monkeypatch.setattr(raw_codec, "compress_many", zlib_writer)
     publications.save_publications(db, [rec])
     monkeypatch.undo()
     # Back to the schema before 004: no codec column, migration not recorded.
