@@ -118,7 +118,9 @@ def child(kind: str, path: str, db_path: str) -> None:
 
 def once(kind: str, path: Path, db_path: str = "") -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(path), db_path],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(f"{kind} run failed:\n{out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
