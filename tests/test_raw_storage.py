@@ -108,3 +108,10 @@ def test_delete_publications_removes_rows_index_and_raw(db):
     fts = db.execute("SELECT count(*) FROM publications_fts").fetchone()[0]
     assert fts == 2
     db.execute("INSERT INTO publications_fts(publications_fts) VALUES ('integrity-check')")
+
+
+def test_fts_automerge_migration_sets_the_setting_and_runs_twice(db):
+    setting = "SELECT v FROM publications_fts_config WHERE k = 'automerge'"
+    assert db.execute(setting).fetchone()[0] == pub_migrations.FTS_AUTOMERGE
+    pub_migrations.m005_fts_automerge(db)
+    assert db.execute(setting).fetchone()[0] == pub_migrations.FTS_AUTOMERGE
