@@ -38,6 +38,7 @@ from dataclasses import asdict
 from typing import Iterable, Iterator
 
 from litwatch.db import raw_codec
+from litwatch.db.connection import transaction
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
 from litwatch.vocab.errors import QueryError
@@ -185,7 +186,7 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
     raw_rows = [(pmid, blob, codec) for pmid, (blob, codec) in zip(raw_pmids, raw_codec.compress_many(raws))]
-    with db.conn:
+    with transaction(db):
         if rows:
             db.conn.execute(_STAGE_SQL)
             db.conn.executemany(_STAGE_INSERT_SQL, rows)
@@ -286,7 +287,7 @@ def delete_publications(db, pmids: Iterable[str]) -> int:
     undo a benchmark's ingest into a shared database."""
     keys = list(dict.fromkeys(str(p) for p in pmids))
     gone = 0
-    with db.conn:
+    with transaction(db):
         for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
             for table in ("publication_raw", "publication_topics", "corrections", "trial_links"):
@@ -298,7 +299,7 @@ def delete_publications(db, pmids: Iterable[str]) -> int:
 def add_topic(db, pmids: Iterable[str], topic: str) -> None:
     """Record that ``topic`` found these (already stored) PMIDs."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "INSERT OR IGNORE INTO publication_topics (pmid, topic, first_seen_at) VALUES (?, ?, ?)",
             [(p, topic, now) for p in pmids],
@@ -308,7 +309,7 @@ def add_topic(db, pmids: Iterable[str], topic: str) -> None:
 def link_trial(db, nct_id: str, pmids: Iterable[str], source: str = "si_search") -> int:
     """Link a trial to papers (e.g. PubMed's ``NCT…[si]`` answer); returns links added."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         cur = db.conn.executemany(
             "INSERT OR IGNORE INTO trial_links (nct_id, pmid, source, ref_type, first_seen_at) VALUES (?, ?, ?, NULL, ?)",
             [(nct_id, p, source, now) for p in pmids],
@@ -319,7 +320,7 @@ def link_trial(db, nct_id: str, pmids: Iterable[str], source: str = "si_search")
 def mark_queue_stored(db, pmids: Iterable[str]) -> None:
     """Queued PMIDs that turned out to be stored already."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "UPDATE pubmed_queue SET fetched_at = ?, error = NULL WHERE pmid = ? AND fetched_at IS NULL",
             [(now, p) for p in pmids],
@@ -328,7 +329,7 @@ def mark_queue_stored(db, pmids: Iterable[str]) -> None:
 
 def mark_queue_missing(db, pmids: Iterable[str], error: str) -> None:
     """Queued PMIDs PubMed did not return: count the attempt, keep the reason."""
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "UPDATE pubmed_queue SET attempts = COALESCE(attempts, 0) + 1, error = ? WHERE pmid = ? AND fetched_at IS NULL",
             [(error, p) for p in pmids],
@@ -349,7 +350,7 @@ def queue_pending(db, max_attempts: int) -> list[str]:
 def enqueue(db, pmids: Iterable[str], reason: str) -> None:
     """Queue PMIDs for the next crawl (e.g. ids efetch did not return this time)."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "INSERT OR IGNORE INTO pubmed_queue (pmid, reason, added_at, attempts) VALUES (?, ?, ?, 0)",
             [(p, reason, now) for p in pmids],
