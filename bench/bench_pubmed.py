@@ -1,21 +1,26 @@
-"""Throughput of the PubMed path: parse + store into SQLite, beside bare lxml and Bio.Entrez.
+"""Throughput of the PubMed path: parse + store, beside a bare lxml parse and Bio.Entrez.
 
-    python bench/bench_pubmed.py                  # 2,000 and 8,000 records (~1 min)
-    python bench/bench_pubmed.py --sizes 2000 8000 32000
+    python bench/bench_pubmed.py                          # 10,000 and 100,000 records, 3 runs each
+    python bench/bench_pubmed.py --sizes 2000 8000 --repeat 5
+    python bench/bench_pubmed.py --sizes 10000 --big-db bench/out/publications-1000000.db
 
-For each size it builds one large efetch answer from the recorded ones (litwatch/fakes/recordings/
-pubmed: each record copied with a fresh PMID, DOCTYPE kept so Bio.Entrez can read it) and
-measures, each in a fresh subprocess so peak memory (``ru_maxrss``) belongs to that run,
-and the fastest of ``--repeat`` (2) runs counts:
+For each size it builds one efetch answer from the recorded ones (``bench/_data.py``: each
+record copied with a fresh PMID, DOCTYPE kept so Bio.Entrez can read it) and measures, each
+run in a fresh subprocess (so peak memory, ``ru_maxrss``, belongs to that run), the kinds
+taking turns run after run so a busy moment on the machine hits them alike:
 
 - ``bare``:   ``lxml.etree.iterparse`` of the file, clearing each record (the floor);
-- ``entrez``: ``Bio.Entrez.read(handle, validate=False)`` (Biopython bundles the DTD);
-- ``ours``:   ``crawler.pubmed_parse.parse_pubmed`` into ``db.publications.save_stream``
-  (``save_publications`` in batches of 200 on a writer thread, overlapping the parse) into
-  a fresh database with every migration (FTS5 triggers included), raw XML compressed.
+- ``entrez``: ``Bio.Entrez.read(handle, validate=False)`` (up to ``--entrez-max`` records);
+- ``ours``:   ``crawler.pubmed_parse.parse_pubmed`` into ``db.publications.save_stream`` into a
+  fresh database with every migration (FTS5 triggers included), raw XML compressed.
 
-Targets (issue 2): ours >= 0.5x bare and >= 4x Entrez; ours' peak memory flat as the file
-grows.
+With ``--big-db`` it also ingests the first size's records under new PMIDs into that
+database (the cached 1,000,000-publication one of ``bench/_data.py``), taking turns with an
+ingest into an empty database, and deletes them again after each run
+(``db.publications.delete_publications``), so the shared database is left as it was.
+
+Medians of ``--repeat`` runs are printed, with the ratios of the goals (issue 14):
+ours/bare >= 0.5 at 100,000 records; into 1M / into empty >= 0.9.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,45 +38,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from litwatch.fakes import RECORDINGS  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+import _data  # noqa: E402
 
-FIXTURES = RECORDINGS / "pubmed"
-HEAD = (
-    b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
-    b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'
-)
-TAIL = b"</PubmedArticleSet>\n"
-BATCH = 200
+BATCH = 500
+# PMIDs of the records ingested into the big database: far from the ones it holds.
+BIG_START = 10_000_000
 
 
-def templates() -> list[tuple[bytes, bytes, bytes]]:
-    """Each recorded record split around its own PMID: (before, between, after)."""
-    out = []
-    files = sorted((FIXTURES / "efetch").glob("*.xml")) + [FIXTURES / "pubmed1.xml", FIXTURES / "pubmed2.xml"]
-    for path in files:
-        data = path.read_bytes()
-        for m in re.finditer(rb"<PubmedArticle>.*?</PubmedArticle>", data, re.S):
-            rec = m.group(0)
-            pmid = re.search(rb"<PMID[^>]*>(\d+)</PMID>", rec).group(1)
-            first = rec.index(b">" + pmid + b"</PMID>") + 1
-            own = rec.index(b'<ArticleId IdType="pubmed">' + pmid + b"</ArticleId>", rec.index(b"<PubmedData>"))
-            own += len(b'<ArticleId IdType="pubmed">')
-            out.append((rec[:first], rec[first + len(pmid) : own], rec[own + len(pmid) :]))
-    return out
-
-
-def build(path: Path, n: int) -> None:
-    parts = templates()
+def build(path: Path, n: int, start: int = 0) -> None:
+    """One efetch answer of ``n`` records, PMIDs from ``FIRST_PMID + start`` (written in pieces)."""
+    parts = _data.templates()
     with open(path, "wb") as fh:
-        fh.write(HEAD)
-        for i in range(n):
+        fh.write(_data.HEAD)
+        for i in range(start, start + n):
             before, between, after = parts[i % len(parts)]
-            pmid = str(50_000_000 + i).encode()
+            pmid = str(_data.FIRST_PMID + i).encode()
             fh.write(before + pmid + between + pmid + after + b"\n")
-        fh.write(TAIL)
+        fh.write(_data.TAIL)
 
 
-def run_bare(path: str) -> int:
+def run_bare(path: str, _db: str) -> int:
     from lxml import etree
 
     n = 0
@@ -84,7 +71,7 @@ def run_bare(path: str) -> int:
     return n
 
 
-def run_entrez(path: str) -> int:
+def run_entrez(path: str, _db: str) -> int:
     from Bio import Entrez
 
     with open(path, "rb") as fh:
@@ -92,93 +79,114 @@ def run_entrez(path: str) -> int:
     return len(data["PubmedArticle"])
 
 
-def run_ours(path: str) -> int:
+def run_ours(path: str, db_path: str) -> int:
     from litwatch.crawler.pubmed_parse import parse_pubmed
     from litwatch.db import open_db
     from litwatch.db.publications import save_stream
 
     with tempfile.TemporaryDirectory() as tmp:
-        db = open_db(Path(tmp) / "bench.db")
+        db = open_db(db_path or Path(tmp) / "bench.db")
         counts = save_stream(db, parse_pubmed(path), topic="bench", batch_size=BATCH)
-        stored = db.execute("SELECT count(*) FROM publications").fetchone()[0]
         db.conn.close()
-    assert not counts.get("errors") and stored == counts["new"], (stored, counts)
-    return stored
+    assert not counts.get("errors") and not counts.get("unchanged"), counts
+    return counts["new"] + counts["updated"]
 
 
-RUNNERS = {"bare": run_bare, "entrez": run_entrez, "ours": run_ours}
+RUNNERS = {"bare": run_bare, "entrez": run_entrez, "ours": run_ours, "ours-big": run_ours}
 
 
-def measure(kind: str, path: Path, repeat: int) -> dict:
-    """Run one measurement in a child, ``repeat`` times; the fastest run counts (as timeit
-    does: other processes on the machine only ever make a run slower)."""
-    runs = []
-    for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", kind, str(path)], capture_output=True, text=True, check=True, cwd=ROOT
-        )
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return min(runs, key=lambda r: r["seconds"])
-
-
-def child(kind: str, path: str) -> None:
-    # Import what the run needs first, so import time and memory are not counted as work.
+def child(kind: str, path: str, db_path: str) -> None:
+    # Import (and migrate) first, so start-up is not counted as work.
     if kind == "entrez":
         import Bio.Entrez  # noqa: F401
-    elif kind == "ours":
+    elif kind.startswith("ours"):
         import litwatch.crawler.pubmed_parse  # noqa: F401
         import litwatch.db.publications  # noqa: F401
+        if db_path:
+            from litwatch.db import open_db
+
+            open_db(db_path).conn.close()
     else:
         import lxml.etree  # noqa: F401
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    n = RUNNERS[kind](path)
+    n = RUNNERS[kind](path, db_path)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"records": n, "seconds": seconds, "peak_mb": peak / 1024, "growth_mb": (peak - base) / 1024}))
 
 
+def once(kind: str, path: Path, db_path: str = "") -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(path), db_path],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(f"{kind} run failed:\n{out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def undo_big(db_path: str, n: int) -> None:
+    from litwatch.db import open_db
+    from litwatch.db.publications import delete_publications
+
+    db = open_db(db_path)
+    delete_publications(db, [str(_data.FIRST_PMID + BIG_START + i) for i in range(n)])
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 8000])
-    parser.add_argument("--repeat", type=int, default=2, help="runs per measurement; the fastest counts")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are printed")
     parser.add_argument("--entrez-max", type=int, default=8000,
                         help="skip Bio.Entrez.read above this many records (it holds the whole file: ~230 MB per 1,000)")
-    parser.add_argument("--child", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--big-db", help="also ingest the first size into this database (and delete again)")
+    parser.add_argument("--skip-sizes", action="store_true", help="with --big-db: only the big-database comparison")
+    parser.add_argument("--child", nargs=3, metavar=("KIND", "FILE", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    print(f"{'records':>8} {'MB':>6}  {'bare rec/s':>10} {'Entrez rec/s':>12} {'ours rec/s':>10}  {'ours/bare':>9} {'ours/Entrez':>11}"
-          f"  {'peak MB bare/Entrez/ours (growth)':>34}")
-    verdicts = []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.sizes:
-            path = Path(tmp) / f"efetch-{n}.xml"
-            build(path, n)
-            size_mb = os.path.getsize(path) / 1e6
-            kinds = ("bare", "entrez", "ours") if n <= args.entrez_max else ("bare", "ours")
-            res = {kind: measure(kind, path, args.repeat) for kind in kinds}
-            for kind, r in res.items():
-                assert r["records"] == n, (kind, r)
-            rate = {k: n / r["seconds"] for k, r in res.items()}
-            mem = " / ".join(f"{res[k]['peak_mb']:.0f} ({res[k]['growth_mb']:+.0f})" if k in res else "-" for k in ("bare", "entrez", "ours"))
-            vs_entrez = f"{rate['ours'] / rate['entrez']:>10.2f}x" if "entrez" in rate else f"{'n/a':>11}"
-            entrez_rate = f"{rate['entrez']:>12.0f}" if "entrez" in rate else f"{'n/a':>12}"
-            print(f"{n:>8} {size_mb:>6.0f}  {rate['bare']:>10.0f} {entrez_rate} {rate['ours']:>10.0f}  "
-                  f"{rate['ours'] / rate['bare']:>8.2f}x {vs_entrez}  {mem:>34}", flush=True)
-            verdicts.append((rate["ours"] / rate["bare"], rate["ours"] / rate["entrez"] if "entrez" in rate else None, res["ours"]["peak_mb"]))
-            path.unlink()
-    ratios_bare = [v[0] for v in verdicts]
-    ratios_entrez = [v[1] for v in verdicts if v[1] is not None]
-    peaks = [v[2] for v in verdicts]
-    entrez_verdict = (
-        f"ours/Entrez >= 4x: {'met' if min(ratios_entrez) >= 4 else 'MISSED'} (min {min(ratios_entrez):.3f}x)"
-        if ratios_entrez else "ours/Entrez: not measured"
-    )
-    print(f"targets: ours/bare >= 0.5x: {'met' if min(ratios_bare) >= 0.5 else 'MISSED'} (min {min(ratios_bare):.3f}x); "
-          f"{entrez_verdict}; ours' peak memory {min(peaks):.0f}-{max(peaks):.0f} MB over "
-          f"{args.sizes[0]:,}-{args.sizes[-1]:,} records")
+        if not args.skip_sizes:
+            print(f"{'records':>8} {'MB':>6}  {'bare rec/s':>10} {'Entrez rec/s':>12} {'ours rec/s':>10}  {'ours/bare':>9} "
+                  f"{'ours/Entrez':>11}  {'peak MB bare/Entrez/ours':>26}  (medians of {args.repeat})", flush=True)
+            for n in args.sizes:
+                path = Path(tmp) / f"efetch-{n}.xml"
+                build(path, n)
+                kinds = ("bare", "entrez", "ours") if n <= args.entrez_max else ("bare", "ours")
+                runs: dict[str, list[dict]] = {k: [] for k in kinds}
+                for _ in range(args.repeat):
+                    for kind in kinds:
+                        r = once(kind, path)
+                        assert r["records"] == n, (kind, r)
+                        runs[kind].append(r)
+                rate = {k: statistics.median(n / r["seconds"] for r in rs) for k, rs in runs.items()}
+                peak = {k: statistics.median(r["peak_mb"] for r in rs) for k, rs in runs.items()}
+                ratios = [r["seconds"] for r in runs["bare"]]
+                per_run = [b / o["seconds"] for b, o in zip(ratios, runs["ours"])]
+                entrez = f"{rate['entrez']:>12.0f}" if "entrez" in rate else f"{'n/a':>12}"
+                vs_entrez = f"{rate['ours'] / rate['entrez']:>10.2f}x" if "entrez" in rate else f"{'n/a':>11}"
+                mem = " / ".join(f"{peak[k]:.0f}" if k in peak else "-" for k in ("bare", "entrez", "ours"))
+                print(f"{n:>8} {os.path.getsize(path) / 1e6:>6.0f}  {rate['bare']:>10.0f} {entrez} {rate['ours']:>10.0f}  "
+                      f"{rate['ours'] / rate['bare']:>8.2f}x {vs_entrez}  {mem:>26}  "
+                      f"per-run ours/bare {', '.join(f'{x:.2f}' for x in per_run)}", flush=True)
+                path.unlink()
+        if args.big_db:
+            n = args.sizes[0]
+            path = Path(tmp) / f"efetch-big-{n}.xml"
+            build(path, n, start=BIG_START)
+            empty, big = [], []
+            for _ in range(args.repeat):
+                empty.append(n / once("ours", path)["seconds"])
+                try:
+                    big.append(n / once("ours-big", path, args.big_db)["seconds"])
+                finally:
+                    undo_big(args.big_db, n)
+            e, b = statistics.median(empty), statistics.median(big)
+            print(f"ingest {n:,} records: into an empty database {e:.0f} rec/s, into {Path(args.big_db).name} "
+                  f"{b:.0f} rec/s: big/empty {b / e:.2f}x (goal >= 0.9; medians of {args.repeat}; "
+                  f"per run {', '.join(f'{y / x:.2f}' for x, y in zip(empty, big))})", flush=True)
 
 
 if __name__ == "__main__":

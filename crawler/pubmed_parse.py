@@ -181,6 +181,11 @@ def _plain(el) -> str:
     text = el.text if len(el) == 0 else "".join(el.itertext())
     if not text:
         return ""
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
+    """Spaces folded, control characters out; printable text without a space is just stripped."""
     if text.isprintable():
         return text.strip() if " " not in text else " ".join(text.split())
     return " ".join(clean_text(text).split())
@@ -210,22 +215,33 @@ def _ymd(el) -> str | None:
     """A Year/Month/Day element as YYYY[-MM[-DD]]."""
     if el is None:
         return None
-    year = month_text = day = ""
+    year = month_text = day = None
     for child in el:
         tag = child.tag
         if tag == "Year":
-            year = (child.text or "").strip()
+            year = child.text
         elif tag == "Month":
             month_text = child.text
         elif tag == "Day":
-            day = (child.text or "").strip()
+            day = child.text
+            break  # Year, Month, Day come in this order (the DTD); Hour/Minute/Second need no look
+    if not year:
+        return None
+    year = year.strip()
     if not year.isdigit():
         return None
-    month = _month(month_text)
-    if month is None:
-        return year
-    if day.isdigit() and 1 <= int(day) <= 31:
-        return f"{year}-{month:02d}-{int(day):02d}"
+    if month_text is not None and month_text.isdigit():  # the common case: "03", "12"
+        month = int(month_text)
+        if not 1 <= month <= 12:
+            return year
+    else:
+        month = _month(month_text)
+        if month is None:
+            return year
+    if day is not None:
+        day = day.strip()
+        if day.isdigit() and 1 <= int(day) <= 31:
+            return f"{year}-{month:02d}-{int(day):02d}"
     return f"{year}-{month:02d}"
 
 
@@ -289,9 +305,6 @@ def _history(history) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------- parts
-_NAME_PARTS = frozenset({"LastName", "ForeName", "Initials", "Suffix"})
-
-
 def _author(author) -> Author | None:
     """One <Author>/<Investigator>; None for an entry NLM marked invalid or an empty one."""
     if author.get("ValidYN") == "N":  # an entry NLM marked as erroneous: PubMed hides it
@@ -299,32 +312,34 @@ def _author(author) -> Author | None:
     last = fore = initials = suffix = collective = orcid = affiliation = None
     for child in author:
         tag = child.tag
-        if tag in _NAME_PARTS:
-            value = _plain(child) or None
-            if tag == "LastName":
-                last = value
-            elif tag == "ForeName":
-                fore = value
-            elif tag == "Initials":
-                initials = value
-            else:
-                suffix = value
-        elif tag == "CollectiveName":
-            collective = _plain(child) or None
+        # Name parts hold only text (DTD): child.text, folded, without _plain's call.
+        if tag == "LastName":
+            last = (_fold(child.text) if child.text and len(child) == 0 else _plain(child)) or None
+        elif tag == "ForeName":
+            fore = (_fold(child.text) if child.text and len(child) == 0 else _plain(child)) or None
+        elif tag == "Initials":
+            initials = (_fold(child.text) if child.text and len(child) == 0 else _plain(child)) or None
+        elif tag == "AffiliationInfo":
+            if affiliation is None:
+                for info in child:
+                    if info.tag == "Affiliation":
+                        affiliation = _plain(info) or None
+                        break
         elif tag == "Identifier":
             if (child.get("Source") or "").upper() == "ORCID" and orcid is None:
                 orcid = ids.normalise_orcid(child.text)
-        elif tag == "AffiliationInfo" and affiliation is None:
-            affiliation = _plain(child.find("Affiliation")) or None
+        elif tag == "Suffix":
+            suffix = _plain(child) or None
+        elif tag == "CollectiveName":
+            collective = _plain(child) or None
     if collective and not last:
         display = collective
     elif last:
         shown = initials if initials is not None else "".join(p[0] for p in (fore or "").replace("-", " ").split() if p)
-        display = " ".join(x for x in (last, shown, suffix) if x)
+        display = " ".join(x for x in (last, shown, suffix) if x) if suffix or not shown else f"{last} {shown}"
     else:
         return None
-    return Author(display=display, last_name=last, fore_name=fore, initials=initials, suffix=suffix,
-                  collective_name=collective, orcid=orcid, affiliation=affiliation)
+    return Author(display, last, fore, initials, suffix, collective, orcid, affiliation)
 
 
 def _authors(author_list) -> list[Author]:

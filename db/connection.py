@@ -42,6 +42,13 @@ def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) 
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db = sqlite_utils.Database(conn)
         db.enable_wal()
+        # Durability: WAL + synchronous=NORMAL, SQLite's recommended pair.  A commit is not
+        # fsynced on its own (the WAL is synced at each checkpoint): an application crash
+        # loses nothing, a power cut or OS crash can lose the last commits before it, and
+        # the database is never corrupted.  Nothing is lost for good: a crawl's watermark
+        # is saved after the records it covers commit, so the lost records' watermark is
+        # lost too and the next crawl fetches them again.  (FULL cost ~40 ms per commit.)
+        conn.execute("PRAGMA synchronous = NORMAL")
         # Foreign keys are declared for navigation, not enforced: a link may name a record
         # not stored yet (db/migrations/browse.py says which).
         conn.execute("PRAGMA foreign_keys = OFF")

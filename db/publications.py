@@ -6,8 +6,9 @@ one transaction with ``executemany`` (the benchmark's end-to-end rate depends on
 upsert keyed by PMID that leaves an unchanged record (same ``record_hash``) untouched, the
 topic that found it, its corrections, the trials it cites (``trial_links`` source
 "databank" / "abstract"), and ``pubmed_queue.fetched_at``.  The raw record is kept
-zlib-compressed in ``publication_raw`` so a better parser can re-derive fields later
-without crawling again.
+compressed in ``publication_raw`` (``db.raw_codec``: zstd with a PubMed dictionary; older
+zlib rows stay readable) so a better parser can re-derive fields later without crawling
+again; ``raw_xml`` gives back the bytes PubMed sent.
 
 Reading: ``read_publications`` (PMIDs) and ``get_publication_record`` return Publications
 (with ``topics``, the linked ``nct_ids`` and every correction link), in a constant number
@@ -32,16 +33,12 @@ import json
 import queue
 import sqlite3
 import threading
-import zlib
 from collections import Counter
 from dataclasses import asdict
 from typing import Iterable, Iterator
 
-try:  # ISA-L writes the same zlib format 4-5x faster (and smaller); plain zlib reads it back
-    from isal import isal_zlib as _deflate
-except ImportError:  # pragma: no cover - optional speed-up: the package "isal"
-    _deflate = zlib
-
+from litwatch.db import raw_codec
+from litwatch.db.connection import transaction
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
 from litwatch.vocab.errors import QueryError
@@ -60,9 +57,9 @@ COLUMNS = (
     "record_type", "create_date", "late_arrival", "pubmed_history", "nbk", "book",
     "author_details", "other_ids", "other_abstracts",
 )
-# Level 1: PubMed XML still shrinks about 3x, at a fraction of level 6's CPU time
-# (compression is the largest single cost of storing a record; see bench/bench_pubmed.py).
-ZLIB_LEVEL = 1
+# save_stream's writer: WAL pages between checkpoints, page cache (negative: KiB).
+BULK_CHECKPOINT_PAGES = 10_000
+BULK_CACHE_KIB = -65_536
 # SQLite's default limit on host parameters is 999 in old builds: stay well below it.
 IN_CHUNK = 500
 
@@ -105,10 +102,30 @@ def known_pmids(db, pmids: Iterable[str]) -> set[str]:
     return set(stored_hashes(db, pmids))
 
 
+# One encoder, compact separators: a row's nine JSON columns are a large share of both the
+# store's CPU time and its bytes (json.loads reads either spelling, so old rows are fine).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _author_dict(a: Author) -> dict:
+    """``asdict`` without its deep copy (a tenth of the cost; authors are most of a row)."""
+    return {"display": a.display, "last_name": a.last_name, "fore_name": a.fore_name, "initials": a.initials,
+            "suffix": a.suffix, "collective_name": a.collective_name, "orcid": a.orcid, "affiliation": a.affiliation}
+
+
 def _json(value) -> str:
-    if value and isinstance(value, list) and not isinstance(value[0], (str, dict)):
-        value = [asdict(v) for v in value]  # Author records
-    return json.dumps(value if value is not None else [], ensure_ascii=False)
+    if not value:
+        return "{}" if isinstance(value, dict) else "[]"
+    if isinstance(value, list) and isinstance(value[0], Author):
+        value = [_author_dict(v) for v in value]
+    return _encode(value)
+
+
+def _book_json(book: Book | None) -> str | None:
+    if book is None:
+        return None
+    data = asdict(book)
+    return _encode(data)
 
 
 def _row(rec: Publication) -> tuple:
@@ -120,24 +137,27 @@ def _row(rec: Publication) -> tuple:
         elif col in BOOL_COLUMNS:
             value = 1 if value else 0
         elif col == "book":
-            value = json.dumps(asdict(value), ensure_ascii=False) if value is not None else None
+            value = _book_json(value)
         values.append(value)
     return tuple(values)
 
 
-def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None) -> Counter:
+def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None,
+                      rows: dict | None = None) -> Counter:
     """Store parsed records in one transaction; returns counts new / updated / unchanged.
 
     A record whose ``record_hash`` equals the stored one is not rewritten (no FTS churn);
-    its topic link and queue entry are still recorded.
+    its topic link and queue entry are still recorded.  ``rows``: {pmid: ``_row(rec)``}
+    already built by the caller (``save_stream`` builds them on the parsing thread).
     """
+    rows_ready = rows or {}
     records = [r for r in records if r.pmid]
     counts: Counter = Counter()
     if not records:
         return counts
     now = now or utcnow()
     existing = stored_hashes(db, [r.pmid for r in records])
-    rows, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], []
+    rows, raws, raw_pmids, topic_rows, correction_rows, link_rows = [], [], [], [], [], []
     seen: set[str] = set()
     for rec in records:
         pmid = rec.pmid
@@ -152,9 +172,10 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
         else:
             counts["unchanged"] += 1
         if old != rec.record_hash:
-            rows.append(_row(rec) + (now, now))
+            rows.append((rows_ready.get(pmid) or _row(rec)) + (now, now))
             if rec.raw_xml is not None:
-                raw_rows.append((pmid, _deflate.compress(rec.raw_xml, ZLIB_LEVEL)))
+                raws.append(rec.raw_xml)
+                raw_pmids.append(pmid)
         if topic:
             topic_rows.append((pmid, topic, now))
         for c in rec.corrections:
@@ -164,13 +185,14 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
         for nct in rec.abstract_nct_ids:
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
-    with db.conn:
+    raw_rows = [(pmid, blob, codec) for pmid, (blob, codec) in zip(raw_pmids, raw_codec.compress_many(raws))]
+    with transaction(db):
         if rows:
             db.conn.execute(_STAGE_SQL)
             db.conn.executemany(_STAGE_INSERT_SQL, rows)
             db.conn.execute(_UPSERT_SQL)
             db.conn.execute(f"DELETE FROM {_STAGE}")
-        db.conn.executemany("INSERT OR REPLACE INTO publication_raw (pmid, raw_xml) VALUES (?, ?)", raw_rows)
+        db.conn.executemany("INSERT OR REPLACE INTO publication_raw (pmid, raw_xml, codec) VALUES (?, ?, ?)", raw_rows)
         db.conn.executemany("INSERT OR IGNORE INTO publication_topics (pmid, topic, first_seen_at) VALUES (?, ?, ?)", topic_rows)
         db.conn.executemany(
             "INSERT OR IGNORE INTO corrections (pmid, ref_type, other_pmid, note, first_seen_at) VALUES (?, ?, ?, ?, ?)",
@@ -191,13 +213,17 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
     return counts
 
 
-def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: int = 200) -> Counter:
+def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: int = 500) -> Counter:
     """Bulk load: store a stream of parsed records (a backfill, a re-parse, the benchmark).
 
-    The caller's thread keeps parsing while a writer thread compresses and stores the
-    previous batch on its own connection (compression and SQLite release the GIL, so the
-    two overlap on a machine with a core to spare).  The queue between them is short, so
-    memory stays flat.
+    The caller's thread parses each record and builds its row values (JSON included: the
+    pure-Python part of storing) while a writer thread stores the previous batch on its own
+    connection: it compresses the batch's raw records in one call and runs the SQL, both of
+    which release the GIL for the whole call, so the two threads overlap on a machine with
+    a core to spare.  (Compressing record by record, the writer gave the GIL away per
+    record and waited each time, up to the 5 ms switch interval, to get it back from the
+    busy parser: the threads ran in turn, not together.)  The queue between the threads is
+    short, so memory    stays flat.
     Parse errors (anything not a Publication) are skipped and counted as ``errors``.
     """
 
@@ -209,19 +235,21 @@ def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: 
     def writer() -> None:
         from litwatch.db.connection import open_db
 
-        conn = open_db(path, migrate=False)
-        # WAL's recommended durability for bulk writes: commits are not fsynced one by
-        # one (a crash loses at most the last batches, which a re-run stores again; the
-        # database itself cannot be corrupted).
-        conn.execute("PRAGMA synchronous = NORMAL")
+        conn = open_db(path, migrate=False)  # WAL + synchronous=NORMAL: db.connection says why
+        # A bulk load checkpoints every 40 MB of WAL instead of 4 MB (each checkpoint syncs
+        # the database file), and keeps 64 MB of pages cached: on a big database the index
+        # pages an insert touches then stay in memory (both for this connection only).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA cache_size = {BULK_CACHE_KIB}")
         try:
             while True:
-                batch = batches.get()
-                if batch is None:
+                item = batches.get()
+                if item is None:
                     return
+                batch, ready = item
                 if not failure:
                     try:
-                        counts.update(save_publications(conn, batch, topic))
+                        counts.update(save_publications(conn, batch, topic, rows=ready))
                     except BaseException as exc:  # reported in the caller's thread
                         failure.append(exc)
         finally:
@@ -230,19 +258,21 @@ def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: 
     thread = threading.Thread(target=writer, name="litwatch-store", daemon=True)
     thread.start()
     batch: list[Publication] = []
+    ready: dict = {}
     try:
         for rec in records:
             if not isinstance(rec, Publication):
                 counts["errors"] += 1
                 continue
             batch.append(rec)
+            ready[rec.pmid] = _row(rec)
             if len(batch) >= batch_size:
-                batches.put(batch)
-                batch = []
+                batches.put((batch, ready))
+                batch, ready = [], {}
                 if failure:
                     break
         if batch and not failure:
-            batches.put(batch)
+            batches.put((batch, ready))
     finally:
         batches.put(None)
         thread.join()
@@ -251,10 +281,25 @@ def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: 
     return counts
 
 
+def delete_publications(db, pmids: Iterable[str]) -> int:
+    """Remove stored publications with their raw record, topics, corrections and trial links
+    (the FTS index follows by its trigger); returns how many publications went.  Used to
+    undo a benchmark's ingest into a shared database."""
+    keys = list(dict.fromkeys(str(p) for p in pmids))
+    gone = 0
+    with transaction(db):
+        for chunk in _chunks(keys):
+            marks = ",".join("?" * len(chunk))
+            for table in ("publication_raw", "publication_topics", "corrections", "trial_links"):
+                db.conn.execute(f"DELETE FROM {table} WHERE pmid IN ({marks})", chunk)
+            gone += db.conn.execute(f"DELETE FROM publications WHERE pmid IN ({marks})", chunk).rowcount
+    return gone
+
+
 def add_topic(db, pmids: Iterable[str], topic: str) -> None:
     """Record that ``topic`` found these (already stored) PMIDs."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "INSERT OR IGNORE INTO publication_topics (pmid, topic, first_seen_at) VALUES (?, ?, ?)",
             [(p, topic, now) for p in pmids],
@@ -264,7 +309,7 @@ def add_topic(db, pmids: Iterable[str], topic: str) -> None:
 def link_trial(db, nct_id: str, pmids: Iterable[str], source: str = "si_search") -> int:
     """Link a trial to papers (e.g. PubMed's ``NCT…[si]`` answer); returns links added."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         cur = db.conn.executemany(
             "INSERT OR IGNORE INTO trial_links (nct_id, pmid, source, ref_type, first_seen_at) VALUES (?, ?, ?, NULL, ?)",
             [(nct_id, p, source, now) for p in pmids],
@@ -275,7 +320,7 @@ def link_trial(db, nct_id: str, pmids: Iterable[str], source: str = "si_search")
 def mark_queue_stored(db, pmids: Iterable[str]) -> None:
     """Queued PMIDs that turned out to be stored already."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "UPDATE pubmed_queue SET fetched_at = ?, error = NULL WHERE pmid = ? AND fetched_at IS NULL",
             [(now, p) for p in pmids],
@@ -284,7 +329,7 @@ def mark_queue_stored(db, pmids: Iterable[str]) -> None:
 
 def mark_queue_missing(db, pmids: Iterable[str], error: str) -> None:
     """Queued PMIDs PubMed did not return: count the attempt, keep the reason."""
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "UPDATE pubmed_queue SET attempts = COALESCE(attempts, 0) + 1, error = ? WHERE pmid = ? AND fetched_at IS NULL",
             [(error, p) for p in pmids],
@@ -305,7 +350,7 @@ def queue_pending(db, max_attempts: int) -> list[str]:
 def enqueue(db, pmids: Iterable[str], reason: str) -> None:
     """Queue PMIDs for the next crawl (e.g. ids efetch did not return this time)."""
     now = utcnow()
-    with db.conn:
+    with transaction(db):
         db.conn.executemany(
             "INSERT OR IGNORE INTO pubmed_queue (pmid, reason, added_at, attempts) VALUES (?, ?, ?, 0)",
             [(p, reason, now) for p in pmids],
@@ -542,6 +587,6 @@ def count_publications(db, fts_query: str, *, cap: int) -> int:
 
 
 def raw_xml(db, pmid: str) -> bytes | None:
-    """The stored record as PubMed sent it (decompressed)."""
-    row = db.execute("SELECT raw_xml FROM publication_raw WHERE pmid = ?", [pmid]).fetchone()
-    return zlib.decompress(row[0]) if row and row[0] else None
+    """The stored record exactly as PubMed sent it (decompressed, whichever codec wrote it)."""
+    row = db.execute("SELECT raw_xml, codec FROM publication_raw WHERE pmid = ?", [pmid]).fetchone()
+    return raw_codec.decompress(row[0], row[1]) if row and row[0] else None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import zlib
 
 import pytest
 from conftest import PUBMED_FIXTURES
 
 from litwatch.crawler.pubmed_parse import parse_pubmed
-from litwatch.db import publications
+from litwatch.db import publications, raw_codec
 from litwatch.db.crawl_state import get_quarantined, quarantine
 from litwatch.vocab.records import Publication
 
@@ -76,8 +75,8 @@ def test_save_and_get_by_pmid_pmc_doi(db):
     assert publications.get_publication(db, "not-an-id") is None
     raw = publications.raw_xml(db, "38011560")
     assert raw.startswith(b"<PubmedArticle>") and b"38011560" in raw
-    stored = db.execute("SELECT raw_xml FROM publication_raw").fetchone()[0]
-    assert len(stored) < len(raw) and zlib.decompress(stored) == raw
+    stored, codec = db.execute("SELECT raw_xml, codec FROM publication_raw").fetchone()
+    assert len(stored) < len(raw) and raw_codec.decompress(stored, codec) == raw
 
 
 def test_saves_are_idempotent_and_topics_accumulate(db):

@@ -99,6 +99,27 @@ def m003_every_link(db):
     db.execute("ALTER TABLE corrections_new RENAME TO corrections")
 
 
+def m004_raw_codec(db):
+    """Issue 14: raw records are written with zstd and a PubMed dictionary (``db.raw_codec``);
+    ``codec`` says which codec wrote each blob.  NULL: zlib, every row written before."""
+    if "codec" not in db["publication_raw"].columns_dict:
+        db["publication_raw"].add_column("codec", str)
+
+
+# FTS5 merges its index segments this many at a time (default 4).  Every stored batch adds
+# a segment, and each document is rewritten once per level it climbs: with 4 the index of a
+# million records has ~6 levels, with 8 about 4, so storing into a big database costs less
+# (bench/bench_pubmed.py --big-db: the FTS part of a store ~35 % cheaper at 1M).  The price:
+# up to 7 instead of 3 segments per level for a query to read.
+FTS_AUTOMERGE = 8
+
+
+def m005_fts_automerge(db):
+    """Issue 14: FTS maintenance that does not grow so fast with the table (see FTS_AUTOMERGE)."""
+    db.execute("INSERT INTO publications_fts(publications_fts, rank) VALUES('automerge', ?)", [FTS_AUTOMERGE])
+
+
 MIGRATIONS = [
     ("001_publications", m001_publications), ("002_fidelity", m002_fidelity), ("003_every_link", m003_every_link),
+    ("004_raw_codec", m004_raw_codec), ("005_fts_automerge", m005_fts_automerge),
 ]

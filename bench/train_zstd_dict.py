@@ -1,0 +1,71 @@
+"""Train the zstd dictionary litwatch stores raw PubMed records with (``db/zstd/``).
+
+    python bench/train_zstd_dict.py            # writes db/zstd/pubmed-1.zdict
+
+Trained on the *training half* of the recorded PubMed records (``split_records``: every
+other efetch recording, by file name); ``bench/bench_storage.py`` reports sizes on the
+other half, records the dictionary has never seen, so the figure is not flattered by
+having trained on what it measures.  Training is deterministic (same input, same bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DICT_SIZE = 64 * 1024
+RECORD_RE = re.compile(rb"<(PubmedArticle|PubmedBookArticle)>.*?</\1>", re.S)
+
+
+def recorded_records() -> list[tuple[str, bytes]]:
+    """(file name, record bytes) of every recorded PubMed record, in a fixed order."""
+    from litwatch.fakes import RECORDINGS
+
+    pubmed = RECORDINGS / "pubmed"
+    files = sorted((pubmed / "efetch").glob("*.xml")) + [pubmed / "pubmed1.xml", pubmed / "pubmed2.xml"]
+    files += sorted((pubmed / "derived").glob("*.xml"))
+    return [(f"{p.parent.name}/{p.name}", m.group(0)) for p in files for m in RECORD_RE.finditer(p.read_bytes())]
+
+
+def split_records() -> tuple[list[bytes], list[bytes]]:
+    """(training, held-out): every other efetch recording trains; the rest is held out."""
+    train, held_out = [], []
+    efetch_index = 0
+    for name, rec in recorded_records():
+        if name.startswith("efetch/"):
+            (train if efetch_index % 2 == 0 else held_out).append(rec)
+            efetch_index += 1
+        else:
+            held_out.append(rec)
+    return train, held_out
+
+
+def train(size: int = DICT_SIZE) -> bytes:
+    import zstandard
+
+    from litwatch.db import raw_codec
+
+    samples, _ = split_records()
+    return zstandard.train_dictionary(size, samples, level=raw_codec.LEVEL, threads=1).as_bytes()
+
+
+def main() -> None:
+    from litwatch.db import raw_codec
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=DICT_SIZE)
+    parser.add_argument("--out", type=Path, default=raw_codec.DICT_DIR / raw_codec.CURRENT_DICT)
+    args = parser.parse_args()
+    data = train(args.size)
+    args.out.write_bytes(data)
+    train_set, held = split_records()
+    print(f"{args.out}: {len(data):,} bytes from {len(train_set)} records ({len(held)} held out)")
+
+
+if __name__ == "__main__":
+    main()
