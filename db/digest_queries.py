@@ -65,20 +65,42 @@ def taken_keys(db, kind: str, now: dt.datetime) -> set[str]:
 
 # --- publications --------------------------------------------------------------------
 
-def pending_publications(db, now: dt.datetime) -> list[dict]:
-    """Every stored column of each pending paper (JSON decoded), plus ``topics`` (the topics
-    that found it) and ``trials`` (NCT numbers it is linked to)."""
-    rows = _rows(db, f"SELECT * FROM publications WHERE pmid NOT IN ({_TAKEN})", _taken_params("publication", now))
+# What placing a pending paper needs (topic, evidence group, order, marks): read for every
+# pending paper.  The rest (abstract, authors...) is read only for the papers a digest shows
+# (``publication_details``): a first digest after a big backfill has a million pending.
+_PLACE_COLUMNS = ("pmid", "title", "publication_types", "entrez_date", "pub_date", "retracted", "late_arrival")
+_DETAIL_COLUMNS = ("pmid", "abstract", "abstract_sections", "journal", "journal_abbrev", "pub_date_text", "doi",
+                   "pmcid", "authors")
+
+
+def pending_publications(db, now: dt.datetime, *, page: int = 5000) -> list[dict]:
+    """Each pending paper's placing columns (JSON decoded), plus ``topics`` (the topics that
+    found it) and ``trials`` (NCT numbers it is linked to)."""
+    cur = db.execute(f"SELECT {', '.join(_PLACE_COLUMNS)} FROM publications WHERE pmid NOT IN ({_TAKEN})",
+                     _taken_params("publication", now))
+    rows: list[dict] = []
+    while batch := cur.fetchmany(page):
+        rows.extend(dict(zip(_PLACE_COLUMNS, r)) for r in batch)
     pmids = [r["pmid"] for r in rows]
     topics = _pairs(db, "SELECT pmid, topic FROM publication_topics WHERE pmid IN ({ids})", pmids)
     links = _pairs(db, "SELECT pmid, nct_id FROM trial_links WHERE pmid IN ({ids})", pmids)
     for row in rows:
-        for col in _PUB_JSON:
-            if col in row:
-                row[col] = _decode(row[col])
+        row["publication_types"] = _decode(row["publication_types"])
         row["topics"] = topics.get(row["pmid"], [])
         row["trials"] = sorted(set(links.get(row["pmid"], [])))
     return rows
+
+
+def publication_details(db, pmids: list[str]) -> dict[str, dict]:
+    """{pmid: the columns a shown paper needs (JSON decoded)} for these PMIDs."""
+    out: dict[str, dict] = {}
+    for chunk in _chunks(list(dict.fromkeys(pmids))):
+        marks = ",".join("?" * len(chunk))
+        for row in _rows(db, f"SELECT {', '.join(_DETAIL_COLUMNS)} FROM publications WHERE pmid IN ({marks})", chunk):
+            for col in ("authors", "abstract_sections"):
+                row[col] = _decode(row[col])
+            out[row["pmid"]] = row
+    return out
 
 
 def publication_briefs(db, pmids: list[str]) -> dict[str, dict]:

@@ -93,46 +93,70 @@ def _late_arrival(row: dict) -> str:
 
 
 def select_publications(db, watchlist: Watchlist, now: dt.datetime) -> dict[str | None, list[PublicationItem]]:
-    """Pending publications keyed by their most specific topic (None: no topic, e.g. seed-cited)."""
+    """Pending publications keyed by their most specific topic (None: no topic, e.g. seed-cited).
+
+    Every pending paper is placed (topic, evidence group, order), but only the first
+    ``max_per_section`` of each section, the ones a digest can show, are read in full and
+    summarised (conclusion, key facts); the others are counted in "N more" and carry only
+    what placing them needed.
+    """
     rows = q.pending_publications(db, now)
     order = _topic_order(watchlist)
     found: dict[str, int] = {}
     for row in rows:
         for name in set(row["topics"]):
             found[name] = found.get(name, 0) + 1
-    by_topic: dict[str | None, list[PublicationItem]] = {}
+    placed: dict[tuple[str | None, str], list[tuple[dict, list[str], str | None]]] = {}
     for row in rows:
         names = _sorted_topics(row["topics"], order)
         home = min(names, key=lambda n: (found[n], order.get(n, len(order)), n)) if names else None
-        ptypes = [str(t) for t in row["publication_types"]]
-        conclusion, is_summary = conclusion_of(row.get("abstract_sections"), row.get("abstract"))
-        title = (row.get("title") or "").strip() or "(no title)"
-        item = PublicationItem(
-            pmid=row["pmid"],
-            title=title,
-            authors=[str(a) for a in row["authors"]],
-            journal=row.get("journal_abbrev") or row.get("journal") or "",  # "Am J Psychiatry" reads faster
-            pub_date=row.get("pub_date_text") or row.get("pub_date") or "",
-            doi=row.get("doi"),
-            pmcid=row.get("pmcid"),
-            publication_types=ptypes,
-            evidence=evidence.evidence_group(ptypes),
-            badges=evidence.badges(ptypes),
-            trials=[n for n in row["trials"] if n and NCT_RE.match(n)],
-            conclusion=conclusion,
-            conclusion_is_summary=is_summary,
-            topic=home,
-            other_topics=[n for n in names if n != home],
-            retracted=bool(row.get("retracted")) or "Retracted Publication" in ptypes,
-            entrez_date=row.get("entrez_date"),
-            key_facts=hooks.key_facts(title, row.get("abstract"), ptypes),
-            late_arrival=_late_arrival(row),
-        )
-        by_topic.setdefault(item.topic, []).append(item)
+        row["publication_types"] = [str(t) for t in row["publication_types"]]
+        group = evidence.evidence_group(row["publication_types"])
+        placed.setdefault((home, group), []).append((row, names, home))
+    cap = watchlist.digest.max_per_section
+    newest_first = lambda entry: (entry[0].get("entrez_date") or "", int(entry[0]["pmid"]) if entry[0]["pmid"].isdigit() else 0)  # noqa: E731
+    shown: list[str] = []
+    for entries in placed.values():
+        # Newest first within a section (entry date, then PMID), the stable order of a list.
+        entries.sort(key=newest_first, reverse=True)
+        shown += [row["pmid"] for row, _, _ in entries[:cap]]
+    details = q.publication_details(db, shown)
+    by_topic: dict[str | None, list[PublicationItem]] = {}
+    for (home, group), entries in placed.items():
+        for row, names, _ in entries:
+            item = _publication_item(row, details.get(row["pmid"], {}), group, home, names)
+            by_topic.setdefault(home, []).append(item)
     for items in by_topic.values():
-        # Newest first within a topic (entry date, then PMID), the stable order of a list.
         items.sort(key=lambda p: (p.entrez_date or "", int(p.pmid) if p.pmid.isdigit() else 0), reverse=True)
     return by_topic
+
+
+def _publication_item(row: dict, detail: dict, group: str, home: str | None, names: list[str]) -> PublicationItem:
+    """The digest's view of one paper; ``detail`` is empty for a paper past its section's cap."""
+    ptypes = row["publication_types"]
+    title = (row.get("title") or "").strip() or "(no title)"
+    conclusion, is_summary = conclusion_of(detail.get("abstract_sections"), detail.get("abstract")) if detail else ("", False)
+    return PublicationItem(
+        pmid=row["pmid"],
+        title=title,
+        authors=[str(a) for a in detail.get("authors", [])],
+        journal=detail.get("journal_abbrev") or detail.get("journal") or "",  # "Am J Psychiatry" reads faster
+        pub_date=detail.get("pub_date_text") or row.get("pub_date") or "",
+        doi=detail.get("doi"),
+        pmcid=detail.get("pmcid"),
+        publication_types=ptypes,
+        evidence=group,
+        badges=evidence.badges(ptypes),
+        trials=[n for n in row["trials"] if n and NCT_RE.match(n)],
+        conclusion=conclusion,
+        conclusion_is_summary=is_summary,
+        topic=home,
+        other_topics=[n for n in names if n != home],
+        retracted=bool(row.get("retracted")) or "Retracted Publication" in ptypes,
+        entrez_date=row.get("entrez_date"),
+        key_facts=hooks.key_facts(title, detail.get("abstract"), ptypes) if detail else "",
+        late_arrival=_late_arrival(row),
+    )
 
 
 def _group(items: list[PublicationItem]) -> list[EvidenceGroup]:
