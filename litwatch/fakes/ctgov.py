@@ -260,17 +260,34 @@ class FakeCtgov(LoopbackServer):
         return 200, json.dumps(body).encode(), "application/json"
 
 
-def ketamine_bpd_study(nct: str = "NCT03395314") -> dict:
-    """NCT03395314 ("Ketamine in Borderline Personality Disorder", Yale) as the service
-    might serve it: derived from a recorded study (NCT06171568) with its identity, status
-    (RECRUITING, 60 participants ESTIMATED), conditions and interventions changed."""
+def derived_study(nct: str, title: str, *, official_title: str, status: str, phases: list[str], enrollment: tuple[int, str],
+                  conditions: list[str], interventions: list[str], sponsor: str, updated: str,
+                  primary_completion: tuple[str, str] | None = None, fda_regulated_drug: bool | None = None) -> dict:
+    """A study as the service might serve it, derived from a recorded one (NCT06171568):
+    every field the recording has, with identity, status, design, conditions and
+    interventions replaced (the recordings hold no ketamine trials)."""
     study = json.loads((FIXTURES / "NCT06171568.json").read_text(encoding="utf-8"))
     p = study["protocolSection"]
-    p["identificationModule"].update(nctId=nct, briefTitle="Ketamine in Borderline Personality Disorder",
-                                     officialTitle="Ketamine in Borderline Personality Disorder: a pilot study")
-    p["statusModule"].update(overallStatus="RECRUITING", lastUpdatePostDateStruct={"date": "2022-06-01", "type": "ACTUAL"})
-    p["designModule"].update(studyType="INTERVENTIONAL", phases=["PHASE2"], enrollmentInfo={"count": 60, "type": "ESTIMATED"})
-    p["conditionsModule"] = {"conditions": ["Borderline Personality Disorder"]}
-    p["armsInterventionsModule"] = {"interventions": [{"type": "DRUG", "name": "Ketamine"}, {"type": "DRUG", "name": "Midazolam"}]}
-    p["sponsorCollaboratorsModule"] = {"leadSponsor": {"name": "Yale University", "class": "OTHER"}}
+    p["identificationModule"].update(nctId=nct, briefTitle=title, officialTitle=official_title)
+    p["statusModule"].update(overallStatus=status, lastUpdatePostDateStruct={"date": updated, "type": "ACTUAL"})
+    if primary_completion:
+        p["statusModule"]["primaryCompletionDateStruct"] = {"date": primary_completion[0], "type": primary_completion[1]}
+        p["statusModule"]["completionDateStruct"] = {"date": primary_completion[0], "type": primary_completion[1]}
+    if fda_regulated_drug is not None:
+        p.setdefault("oversightModule", {})["isFdaRegulatedDrug"] = fda_regulated_drug
+    count, kind = enrollment
+    p["designModule"].update(studyType="INTERVENTIONAL", phases=phases, enrollmentInfo={"count": count, "type": kind})
+    p["conditionsModule"] = {"conditions": conditions}
+    p["armsInterventionsModule"] = {"interventions": [{"type": "DRUG", "name": name} for name in interventions]}
+    p["sponsorCollaboratorsModule"] = {"leadSponsor": {"name": sponsor, "class": "OTHER"}}
     return study
+
+
+def ketamine_bpd_study(nct: str = "NCT03395314") -> dict:
+    """NCT03395314 ("Ketamine in Borderline Personality Disorder", Yale) as the service
+    might serve it: RECRUITING, 60 participants ESTIMATED (see ``derived_study``)."""
+    return derived_study(nct, "Ketamine in Borderline Personality Disorder",
+                         official_title="Ketamine in Borderline Personality Disorder: a pilot study",
+                         status="RECRUITING", phases=["PHASE2"], enrollment=(60, "ESTIMATED"),
+                         conditions=["Borderline Personality Disorder"], interventions=["Ketamine", "Midazolam"],
+                         sponsor="Yale University", updated="2022-06-01")

@@ -25,7 +25,7 @@ import datetime as dt
 
 from lxml import etree
 
-from litwatch.fakes.ctgov import FakeCtgov, ketamine_bpd_study
+from litwatch.fakes.ctgov import FakeCtgov, derived_study, ketamine_bpd_study
 from litwatch.fakes.eutils import FakeEutils
 from litwatch.fakes.idconv import FakeIdconv
 
@@ -144,4 +144,27 @@ def start_seed_world() -> tuple[FakeEutils, FakeIdconv, FakeCtgov, dict]:
     ctgov = FakeCtgov().start()
     study = ketamine_bpd_study(NCT)
     ctgov.put_study(study)
+    for other in topic_studies():
+        ctgov.put_study(other)
     return eutils, idconv, ctgov, study
+
+
+def topic_studies() -> list[dict]:
+    """Trials for the other topics of the shipped watchlist, so that each ClinicalTrials.gov
+    query finds what it should (derived studies with NCT numbers not yet issued, 099…):
+    one still running, and one completed three years ago without results (overdue)."""
+    return [
+        derived_study("NCT09900101", "Esketamine Nasal Spray in Treatment-Resistant Depression",
+                      official_title="Esketamine nasal spray versus placebo added to an oral antidepressant in "
+                                     "treatment-resistant depression", status="ACTIVE_NOT_RECRUITING",
+                      phases=["PHASE3"], enrollment=(240, "ACTUAL"),
+                      conditions=["Treatment Resistant Depression", "Major Depressive Disorder"],
+                      interventions=["Esketamine", "Placebo"], sponsor="Example University Hospital", updated="2026-10-02",
+                      primary_completion=("2027-06-30", "ESTIMATED"), fda_regulated_drug=True),
+        derived_study("NCT09900102", "Single-Dose Ketamine for Suicidal Ideation in the Emergency Department",
+                      official_title="Intravenous ketamine versus midazolam for suicidal ideation in the emergency "
+                                     "department", status="COMPLETED", phases=["PHASE2"], enrollment=(80, "ACTUAL"),
+                      conditions=["Suicidal Ideation", "Depression"], interventions=["Ketamine", "Midazolam"],
+                      sponsor="Example Medical Center", updated="2024-01-15",
+                      primary_completion=("2023-06-30", "ACTUAL"), fda_regulated_drug=True),
+    ]
