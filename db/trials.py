@@ -456,3 +456,9 @@ def status_counts(db) -> dict[str, int]:
     """How many stored trials have each overall status (for "no trial has status X; stored: ...")."""
     return {status or "no status": n for status, n in db.execute(
         "SELECT status, count(*) FROM trials GROUP BY status").fetchall()}
+
+
+def trial_titles(db, nct_ids: list[str]) -> dict[str, str]:
+    """{nct_id: brief title} for the stored ones among ``nct_ids`` (one statement)."""
+    rows = db.execute(f"SELECT nct_id, title FROM trials WHERE nct_id {IN_BATCH}", [json.dumps(list(nct_ids))])
+    return {nct: title for nct, title in rows if title}

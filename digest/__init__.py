@@ -6,7 +6,7 @@ Modules, one job each:
 * ``model``    - the selected content as data (items, sections, counts);
 * ``select``   - what is pending (reads through ``db.digest_queries``), grouped by topic
   and strength of evidence;
-* ``hooks``    - issue 15's signals (key facts, citing papers, overdue trials) when present;
+* ``signals``  - issue 15's signals as shown: key facts, citing papers, overdue trials;
 * ``markup``   - record text and links made safe for mail clients;
 * ``render``   - the view (caps, "N more" links, subject) and both parts from Jinja2
   templates (``templates/``), under the size budget;

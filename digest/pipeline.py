@@ -32,7 +32,7 @@ import sqlite_utils
 
 from litwatch.config import Settings, Watchlist
 from litwatch.db import digests as ledger
-from litwatch.digest import claims, hooks
+from litwatch.digest import claims, signals
 from litwatch.digest.deliver import (
     DeliveryError,
     build_message,
@@ -208,7 +208,7 @@ def run_digest(
     outcome.delivered_to = delivered_to
     outcome.status = "delivered"
     ledger.mark_delivered(db, outcome.digest_id, sent_at=outcome.sent_at, delivered_to=delivered_to, message_id=outcome.message_id)
-    hooks.mark_flags_reported(db, content.trial_flags, outcome.digest_id)
+    signals.mark_flags_reported(db, content.trial_flags, outcome.digest_id)
     return outcome
 
 

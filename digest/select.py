@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from litwatch.config import Watchlist
 from litwatch.db import digest_queries as q
 from litwatch.db.digests import iso, last_delivered
-from litwatch.digest import evidence, hooks
+from litwatch.digest import evidence, signals
 from litwatch.digest.markup import first_sentences, shorten
 from litwatch.digest.model import (
     Correction,
@@ -154,7 +154,7 @@ def _publication_item(row: dict, detail: dict, group: str, home: str | None, nam
         other_topics=[n for n in names if n != home],
         retracted=bool(row.get("retracted")) or "Retracted Publication" in ptypes,
         entrez_date=row.get("entrez_date"),
-        key_facts=hooks.key_facts(title, detail.get("abstract"), ptypes) if detail else "",
+        key_facts=signals.key_facts(title, detail.get("abstract"), ptypes) if detail else "",
         late_arrival=_late_arrival(row),
     )
 
@@ -352,6 +352,6 @@ def select_digest(db, watchlist: Watchlist, now: dt.datetime) -> DigestContent:
         follow_trials=list(watchlist.follow_trials),
         topic_titles=titles,
     )
-    content.citing = hooks.citing(db, since)
-    content.trial_flags = hooks.trial_flags(db)
+    content.citing = signals.citing(db, since)
+    content.trial_flags = signals.trial_flags(db)
     return content

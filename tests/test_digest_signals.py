@@ -2,7 +2,7 @@
 
 (The "Citing papers you follow" section and "published 2019, new to PubMed" read
 ``litwatch.db.follows.citing_since`` and the publication's ``late_arrival``: see
-``digest/hooks.py``; they appear when those parts are installed.)
+``digest/signals.py``.)
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def test_an_overdue_trial_is_flagged_once(db, tmp_path):
                     primary_completion_date="2024-06-30", title="Ketamine for bipolar depression")
     world.derive_trial_flags(db, dt.date(2026, 11, 16))
     content, text, html = _render(db)
-    assert [(n, t) for n, t, _ in content.trial_flags] == [("NCT02210780", "results overdue by 16 months; no publication found")]
+    assert [(n, t) for n, t, _ in content.trial_flags] == [("NCT02210780", "Ketamine for bipolar depression: results overdue by 16 months; no publication found")]
     assert "NCT02210780: results overdue by 16 months; no publication found" in text
     assert "results overdue by 16 months; no publication found" in html
     first = run_digest(db, load_settings(), make_watchlist(), send=True, clock=clock())
