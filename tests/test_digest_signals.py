@@ -44,7 +44,7 @@ def test_an_overdue_trial_is_flagged_once(db, tmp_path):
     world.derive_trial_flags(db, dt.date(2026, 11, 16))
     content, text, html = _render(db)
     assert [(n, t) for n, t, _ in content.trial_flags] == [("NCT02210780", "Ketamine for bipolar depression: results overdue by 16 months; no publication found")]
-    assert "NCT02210780: results overdue by 16 months; no publication found" in text
+    assert "NCT02210780: Ketamine for bipolar depression: results overdue by 16 months; no publication found" in " ".join(text.split())
     assert "results overdue by 16 months; no publication found" in html
     first = run_digest(db, load_settings(), make_watchlist(), send=True, clock=clock())
     assert first.status == "delivered"
