@@ -59,7 +59,7 @@ def search(ctx, query, since, kind, topic, limit, as_json):
     then every match, newest first (most recently found by litwatch).
     """
     from litwatch.db.search import search_all
-    from litwatch.text import format_hit
+    from litwatch.text_hits import format_hit
 
     for word in query:
         if word.startswith("--"):
