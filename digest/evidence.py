@@ -1,7 +1,7 @@
 """What a record says about evidence, in the reader's words: the one home of the taxonomy.
 
-* ``EVIDENCE_GROUPS``: strength of evidence from PubMed publication types, strongest first
-  (``litwatch.vocab.evidence``'s list when present);
+* ``EVIDENCE_GROUPS`` / ``evidence_group``: strength of evidence from PubMed publication
+  types, strongest first (``litwatch.vocab.evidence``, which the browse view reads too);
 * ``BADGES``: the publication types worth a badge, with the short name shown;
 * correction labels, built over the RefType lists of ``litwatch.vocab.records`` (every
   type in ``CORRECTION_TYPES`` has a label, seen from the paper it touches);
@@ -12,29 +12,10 @@ Selection, view and templates read these; nothing else defines them.
 
 from __future__ import annotations
 
+from litwatch.vocab.evidence import EVIDENCE_GROUPS, OTHER_GROUP
+from litwatch.vocab.evidence import evidence_group as evidence_group  # the one list of groups, re-exported
 from litwatch.vocab.records import RETRACTING_TYPES
 
-try:  # the one list of groups, when the vocabulary holds it (the browse view reads it too)
-    from litwatch.vocab.evidence import EVIDENCE_GROUPS, OTHER_GROUP
-except ImportError:
-    # Strength of evidence, strongest first: (label, PubMed publication types).  A paper goes
-    # in the first group any of its types matches; a paper matching none goes in the last.
-    EVIDENCE_GROUPS: tuple[tuple[str, frozenset[str]], ...] = (
-        ("Guidelines, systematic reviews & meta-analyses", frozenset({
-            "Systematic Review", "Meta-Analysis", "Network Meta-Analysis", "Practice Guideline", "Guideline",
-            "Consensus Development Conference",
-        })),
-        ("Randomised controlled trials", frozenset({"Randomized Controlled Trial", "Equivalence Trial"})),
-        ("Other clinical trials", frozenset({
-            "Clinical Trial", "Clinical Trial, Phase I", "Clinical Trial, Phase II", "Clinical Trial, Phase III",
-            "Clinical Trial, Phase IV", "Controlled Clinical Trial", "Pragmatic Clinical Trial", "Adaptive Clinical Trial",
-        })),
-        # "Multicenter Study" and "Comparative Study" describe designs of any kind: badges only.
-        ("Observational studies", frozenset({"Observational Study", "Twin Study"})),
-        ("Reviews", frozenset({"Review", "Scoping Review"})),
-        ("Case reports", frozenset({"Case Reports"})),
-    )
-    OTHER_GROUP = "Other publications"
 GROUP_LABELS = tuple(label for label, _ in EVIDENCE_GROUPS) + (OTHER_GROUP,)
 
 # Publication types worth a badge, with the short name shown.  Types not listed (Journal
@@ -120,13 +101,6 @@ def correction_severity(ref_type: str) -> str:
         return "concern"
     return "correction"
 
-
-def evidence_group(publication_types: list[str]) -> str:
-    types = set(publication_types)
-    for label, members in EVIDENCE_GROUPS:
-        if types & members:
-            return label
-    return OTHER_GROUP
 
 
 def badges(publication_types: list[str]) -> list[str]:
