@@ -17,14 +17,10 @@ from litwatch.vocab.times import parse_timestamp
 AUTHORS_SHOWN = 3
 
 
-@dataclass
-class Mark:
-    """A correction on a paper, as its entry shows it: "Retracted", with the notice."""
+class _CorrectionWords:
+    """What a correction's RefType means to a reader (``ref_type`` as on the affected paper)."""
 
-    key: str  # the ledger key of the correction
-    ref_type: str  # as on the affected paper: RetractionIn, ErratumIn, ...
-    notice_pmid: str | None
-    note: str | None
+    ref_type: str
 
     @property
     def label(self) -> str:
@@ -37,6 +33,16 @@ class Mark:
     @property
     def is_retraction(self) -> bool:
         return self.ref_type in evidence.RETRACTION_KINDS
+
+
+@dataclass
+class Mark(_CorrectionWords):
+    """A correction on a paper, as its entry shows it: "Retracted", with the notice."""
+
+    key: str  # the ledger key of the correction
+    ref_type: str  # as on the affected paper: RetractionIn, ErratumIn, ...
+    notice_pmid: str | None
+    note: str | None
 
 
 @dataclass
@@ -258,7 +264,7 @@ class TrialEntry:
 
 
 @dataclass
-class Correction:
+class Correction(_CorrectionWords):
     """A correction of a stored paper, for the corrections section and the attention box."""
 
     key: str
@@ -270,17 +276,6 @@ class Correction:
     journal: str
     in_digest: bool = False  # the paper itself is listed in this digest (it carries the mark)
 
-    @property
-    def label(self) -> str:
-        return evidence.CORRECTION_LABELS[self.ref_type]
-
-    @property
-    def severity(self) -> str:
-        return evidence.correction_severity(self.ref_type)
-
-    @property
-    def is_retraction(self) -> bool:
-        return self.ref_type in evidence.RETRACTION_KINDS
 
     @property
     def is_alert(self) -> bool:
