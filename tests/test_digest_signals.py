@@ -75,3 +75,22 @@ def test_citing_papers_you_follow(db):
     assert "Citing papers you follow" in html and "CITING PAPERS YOU FOLLOW" in text
     assert "Cites PMID 38011560 (Ketamine and the neurobiology of depression)" in text
     assert "cites PMID 38011560 (Ketamine and the neurobiology of depression)" in html
+
+
+def test_a_book_chapter_found_by_a_topic_is_listed_under_it(db):
+    """Issue 11: a Bookshelf chapter (PubmedBookArticle) a topic search finds reaches the digest
+    through the same parse and save path as a paper."""
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db.publications import save_publications
+    from litwatch.fakes import RECORDINGS
+
+    chapters = [r for r in parse_pubmed(str(RECORDINGS / "pubmed" / "derived" / "book_chapters.xml"))
+                if getattr(r, "record_type", None) == "book_chapter"]
+    assert chapters
+    save_publications(db, chapters[:1], topic="ketamine-depression")
+    content, text, html = _render(db)
+    (section,) = [s for s in content.topics if s.name == "ketamine-depression"]
+    listed = [p for g in section.groups for p in g.items]
+    assert [p.pmid for p in listed] == [chapters[0].pmid]
+    title = " ".join(chapters[0].title.split())
+    assert title[:40] in " ".join(text.split()) and chapters[0].pmid in html
