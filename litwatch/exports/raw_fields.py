@@ -8,8 +8,6 @@ there (the same elements the DTD names), only when an export asks for them.
 
 from __future__ import annotations
 
-import zlib
-
 from lxml import etree
 
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
@@ -46,13 +44,13 @@ def _people(author_list) -> list[dict]:
     return people
 
 
-def raw_fields(blob: bytes | None) -> dict:
-    """{volume, issue, pages, authors, book...} from a stored (compressed) raw record."""
-    if not blob:
+def raw_fields(raw: bytes | None) -> dict:
+    """{volume, issue, pages, authors, book...} from a stored raw record (as PubMed sent it)."""
+    if not raw:
         return {}
     try:
-        root = etree.fromstring(zlib.decompress(blob), _PARSER)
-    except (zlib.error, etree.XMLSyntaxError):
+        root = etree.fromstring(raw, _PARSER)
+    except etree.XMLSyntaxError:
         return {}
     out: dict = {}
     article = root.find(".//MedlineCitation/Article")

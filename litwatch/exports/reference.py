@@ -111,13 +111,13 @@ def to_reference(pub: dict, raw: dict) -> dict:
 
 def iter_references(db, publications: Iterable[dict]) -> Iterator[dict]:
     """References for a stream of publication shapes, raw records read one chunk at a time."""
-    from litwatch.db.export_reads import raw_publication_blobs
+    from litwatch.db.export_reads import raw_publication_records
 
     it = iter(publications)
     while chunk := list(itertools.islice(it, CHUNK)):
-        blobs = raw_publication_blobs(db, [p["pmid"] for p in chunk if p.get("pmid")])
+        raws = raw_publication_records(db, [p["pmid"] for p in chunk if p.get("pmid")])
         for pub in chunk:
-            yield to_reference(pub, raw_fields(blobs.get(pub.get("pmid"))))
+            yield to_reference(pub, raw_fields(raws.get(pub.get("pmid"))))
 
 
 def person_name(person: dict) -> str:
