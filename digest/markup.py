@@ -114,7 +114,7 @@ def doi_url(doi: str | None) -> str:
     doi = (doi or "").strip()
     if not ids.DOI_RE.match(doi) or any(c in doi for c in "\"'<>\\`"):
         return ""
-    return "https://doi.org/" + quote(doi, safe="/:;()._-")
+    return ids.doi_url(doi)
 
 
 def pubmed_search_url(query: str) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import IO, Iterable
+
+from litwatch.exports.tabular import write_json_array
 
 CSL_TYPES = {"article": "article-journal", "chapter": "chapter", "book": "book"}
 
@@ -29,11 +30,4 @@ def csl_item(ref: dict) -> dict:
 
 
 def write_csl_json(references: Iterable[dict], out: IO[str]) -> int:
-    out.write("[")
-    count = 0
-    for ref in references:
-        out.write(",\n  " if count else "\n  ")
-        out.write(json.dumps(csl_item(ref), ensure_ascii=False))
-        count += 1
-    out.write("\n]\n" if count else "]\n")
-    return count
+    return write_json_array((csl_item(ref) for ref in references), out)

@@ -103,12 +103,17 @@ def with_plain_text(record: dict) -> dict:
     return record
 
 
-def write_json(records: Iterable[dict], out: IO[str]) -> int:
+def write_json_array(objects: Iterable, out: IO[str]) -> int:
+    """A JSON array written one element at a time (an export never holds the whole list)."""
     out.write("[")
     count = 0
-    for record in records:
+    for obj in objects:
         out.write(",\n  " if count else "\n  ")
-        out.write(json.dumps(with_plain_text(record), ensure_ascii=False))
+        out.write(json.dumps(obj, ensure_ascii=False))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
+
+
+def write_json(records: Iterable[dict], out: IO[str]) -> int:
+    return write_json_array((with_plain_text(record) for record in records), out)
