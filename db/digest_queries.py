@@ -9,8 +9,10 @@ statements (one per table, in chunks of ``IN_CHUNK`` ids).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from typing import Callable, Iterator
 
 from litwatch.db.digests import CLAIM_TIMEOUT, iso
 
@@ -73,14 +75,92 @@ _DETAIL_COLUMNS = ("pmid", "abstract", "abstract_sections", "journal", "journal_
                    "pmcid", "authors")
 
 
-def pending_publications(db, now: dt.datetime, *, page: int = 5000) -> list[dict]:
-    """Each pending paper's placing columns (JSON decoded), plus ``topics`` (the topics that
-    found it) and ``trials`` (NCT numbers it is linked to)."""
-    cur = db.execute(f"SELECT {', '.join(_PLACE_COLUMNS)} FROM publications WHERE pmid NOT IN ({_TAKEN})",
-                     _taken_params("publication", now))
-    rows: list[dict] = []
-    while batch := cur.fetchmany(page):
-        rows.extend(dict(zip(_PLACE_COLUMNS, r)) for r in batch)
+def place_pending_publications(db, now: dt.datetime, topic_rank: Callable[[dict[str, int]], dict[str, int]],
+                               group_of: Callable[[list], str], cap: int, *, topic_positions: dict[str, int],
+                               group_positions: dict[str, int]) -> dict[tuple[str | None, str], int]:
+    """Place every pending paper in SQL, holding none of them in Python: a first digest
+    after a backfill has a million pending and must stay in constant memory.
+
+    Fills the connection's ``temp.digest_pending`` (pmid, home topic, evidence group, rank
+    in its section: newest entry date first, then highest PMID) and returns the number of
+    papers per (home, group).  ``topic_rank`` gets {topic: papers it found} and returns
+    {topic: rank}, lowest first (the digest's "most specific topic" rule); ``group_of``
+    maps a paper's publication types to its evidence group (called once per paper, as an
+    SQL function).  ``topic_positions`` and ``group_positions`` are the reading order of
+    topics (other topics follow by name, papers without a topic come last) and of groups.
+    Then ``pending_shown`` reads the first ``cap`` of each section in full and
+    ``iter_pending_pmids`` streams them all in reading order (to claim them in the ledger).
+    """
+    conn = db.conn if hasattr(db, "conn") else db
+    with _temp_writes(conn):
+        return _place(conn, now, topic_rank, group_of, cap, topic_positions, group_positions)
+
+
+@contextlib.contextmanager
+def _temp_writes(conn) -> Iterator[None]:
+    """Writes to temp tables only.  Inside the caller's transaction (a digest being claimed)
+    they are part of it; outside one, the sqlite3 module's implicit BEGIN would leave a
+    transaction open on the connection, so it is committed here (only temp tables changed)."""
+    opened = not conn.in_transaction
+    try:
+        yield
+    finally:
+        if opened and conn.in_transaction:
+            conn.commit()
+
+
+def _place(conn, now, topic_rank, group_of, cap, topic_positions, group_positions) -> dict[tuple[str | None, str], int]:
+    conn.create_function("litwatch_evidence_group", 1, lambda types: group_of(_decode(types)), deterministic=True)
+    conn.execute("DROP TABLE IF EXISTS temp.digest_pending")
+    conn.execute("DROP TABLE IF EXISTS temp.digest_topic_rank")
+    conn.execute("DROP TABLE IF EXISTS temp.digest_group_position")
+    conn.execute("CREATE TEMP TABLE digest_pending (pmid TEXT PRIMARY KEY, grp TEXT, entrez_date TEXT, "
+                 "pmid_num INTEGER, home TEXT, home_pos INTEGER, grp_pos INTEGER, rank INTEGER)")
+    # The pending PMIDs come from the PMID index alone (a few bytes a paper, where the
+    # table's rows are kilobytes); only the pending rows are then read.
+    conn.execute(f"INSERT INTO temp.digest_pending (pmid) SELECT pmid FROM publications WHERE pmid NOT IN ({_TAKEN})",
+                 _taken_params("publication", now))
+    conn.execute(
+        "UPDATE temp.digest_pending SET (grp, entrez_date, pmid_num) = (SELECT "
+        "litwatch_evidence_group(p.publication_types), COALESCE(p.entrez_date, ''), "
+        "CASE WHEN p.pmid GLOB '[0-9]*' THEN CAST(p.pmid AS INTEGER) ELSE 0 END "
+        "FROM publications p WHERE p.pmid = digest_pending.pmid)")
+    found = dict(conn.execute("SELECT t.topic, count(*) FROM publication_topics t "
+                              "JOIN temp.digest_pending d ON d.pmid = t.pmid GROUP BY t.topic").fetchall())
+    ranks = topic_rank(found)
+    others = sorted(set(ranks) - set(topic_positions))
+    positions = {**topic_positions, **{name: len(topic_positions) + i for i, name in enumerate(others)}}
+    conn.execute("CREATE TEMP TABLE digest_topic_rank (topic TEXT PRIMARY KEY, rank INTEGER, position INTEGER)")
+    # One statement each, whatever the number of topics (json_each unpacks the rows).
+    conn.execute("INSERT INTO temp.digest_topic_rank SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)",
+                 [json.dumps([[name, rank, positions[name]] for name, rank in ranks.items()])])
+    conn.execute("CREATE TEMP TABLE digest_group_position (grp TEXT PRIMARY KEY, position INTEGER)")
+    conn.execute("INSERT INTO temp.digest_group_position SELECT key, value FROM json_each(?)",
+                 [json.dumps(group_positions)])
+    conn.execute("UPDATE temp.digest_pending SET home = (SELECT t.topic FROM publication_topics t "
+                 "JOIN temp.digest_topic_rank r ON r.topic = t.topic WHERE t.pmid = digest_pending.pmid "
+                 "ORDER BY r.rank LIMIT 1)")
+    conn.execute(f"UPDATE temp.digest_pending SET "
+                 f"home_pos = COALESCE((SELECT position FROM temp.digest_topic_rank r WHERE r.topic = home), {len(positions)}), "
+                 f"grp_pos = COALESCE((SELECT position FROM temp.digest_group_position g WHERE g.grp = digest_pending.grp), "
+                 f"{len(group_positions)})")
+    conn.execute("CREATE INDEX temp.digest_pending_order ON digest_pending "
+                 "(home_pos, grp_pos, entrez_date DESC, pmid_num DESC)")
+    counts = {(home, grp): n for home, grp, n in conn.execute(
+        "SELECT home, grp, count(*) FROM temp.digest_pending GROUP BY home, grp").fetchall()}
+    conn.execute("UPDATE temp.digest_pending SET rank = r.n FROM (SELECT pmid, ROW_NUMBER() OVER "
+                 "(PARTITION BY home_pos, grp_pos ORDER BY entrez_date DESC, pmid_num DESC) AS n "
+                 f"FROM temp.digest_pending) r WHERE r.pmid = digest_pending.pmid AND r.n <= {int(cap)}")
+    return counts
+
+
+def pending_shown(db) -> list[dict]:
+    """The placed papers within their section's cap (``place_pending_publications``), with
+    their placing columns (JSON decoded), ``home``, ``group``, ``topics`` (the topics that
+    found it) and ``trials`` (NCT numbers it is linked to), in section order."""
+    rows = _rows(db, f"SELECT {', '.join('p.' + c for c in _PLACE_COLUMNS)}, d.home, d.grp AS \"group\" "
+                     "FROM temp.digest_pending d JOIN publications p ON p.pmid = d.pmid "
+                     "WHERE d.rank IS NOT NULL ORDER BY d.home_pos, d.grp_pos, d.rank")
     pmids = [r["pmid"] for r in rows]
     topics = _pairs(db, "SELECT pmid, topic FROM publication_topics WHERE pmid IN ({ids})", pmids)
     links = _pairs(db, "SELECT pmid, nct_id FROM trial_links WHERE pmid IN ({ids})", pmids)
@@ -89,6 +169,14 @@ def pending_publications(db, now: dt.datetime, *, page: int = 5000) -> list[dict
         row["topics"] = topics.get(row["pmid"], [])
         row["trials"] = sorted(set(links.get(row["pmid"], [])))
     return rows
+
+
+def iter_pending_pmids(db, *, page: int = 5000) -> Iterator[str]:
+    """Every placed paper's PMID (``place_pending_publications``), streamed, section by section."""
+    cur = db.execute("SELECT pmid FROM temp.digest_pending ORDER BY home_pos, grp_pos, entrez_date DESC, pmid_num DESC")
+    while batch := cur.fetchmany(page):
+        for (pmid,) in batch:
+            yield pmid
 
 
 def publication_details(db, pmids: list[str]) -> dict[str, dict]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import sqlite_utils
 
@@ -82,7 +82,7 @@ def record_digest(
     digest_id = cur.lastrowid
     conn.executemany(
         "INSERT OR IGNORE INTO digest_items (digest_id, kind, item_key) VALUES (?, ?, ?)",
-        [(digest_id, kind, key) for kind, key in items],
+        ((digest_id, kind, key) for kind, key in items),  # streamed: a first digest may claim a million
     )
     return digest_id
 
@@ -136,6 +136,16 @@ def digest_items(db: sqlite_utils.Database, digest_id: int) -> list[tuple[str, s
             "SELECT kind, item_key FROM digest_items WHERE digest_id = ? ORDER BY kind, item_key", [digest_id]
         ).fetchall()
     ]
+
+
+def iter_item_keys(db: sqlite_utils.Database, digest_id: int, kind: str, *, page: int = 5000) -> Iterator[str]:
+    """The keys of one kind a digest carries, in the order it recorded them, streamed (a first
+    digest may carry a million papers)."""
+    cur = db.conn.execute("SELECT item_key FROM digest_items WHERE digest_id = ? AND kind = ? ORDER BY rowid",
+                          [digest_id, kind])
+    while batch := cur.fetchmany(page):
+        for (key,) in batch:
+            yield key
 
 
 def store_message(db: sqlite_utils.Database, digest_id: int, message_id: str, message: bytes) -> None:

@@ -39,6 +39,7 @@ from typing import Iterable, Iterator
 
 from litwatch.db import raw_codec
 from litwatch.db.connection import transaction
+from litwatch.db.prefetch import prefetched_rows
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
 from litwatch.vocab.errors import QueryError
@@ -510,9 +511,18 @@ def iter_publications(db, since: str | None = None, *, page: int = IN_CHUNK) -> 
 
 # The flat CSV view of a publication (``export --format csv``): CONTRACT's keys, then the
 # flat extras of ``publication_json``, computed by SQLite in one pass (lists joined with
-# "; " by json_each/group_concat) so a million rows stream at the speed of the table.
+# "; ") so a million rows stream at the speed of the table.
 # tests/test_export_tabular.py checks each cell against publication_json.
-_LIST = "(SELECT group_concat(value, '; ') FROM json_each(p.{0}))"
+#
+# A list column holds a JSON array of strings.  When it has no backslash (no escaped
+# character: the common case) its elements are exactly the text between the separators
+# (compact '","' or the older spaced '", "'; a quote inside an element would be escaped),
+# so a string ``replace`` joins it; otherwise json_each decodes it.  The fast path is ~5x
+# cheaper than json_each per row, which was a third of the CSV export's SQL time.
+_LIST = ("(CASE WHEN p.{0} IS NULL OR p.{0} = '[]' THEN NULL "
+         "WHEN instr(p.{0}, '\\') = 0 AND substr(p.{0}, 1, 2) = '[\"' "
+         "THEN replace(replace(substr(p.{0}, 3, length(p.{0}) - 4), '\", \"', '; '), '\",\"', '; ') "
+         "ELSE (SELECT group_concat(value, '; ') FROM json_each(p.{0})) END)")
 FLAT_COLUMNS = (
     ("kind", "'publication'"), ("pmid", "p.pmid"), ("title", "p.title"), ("abstract", "p.abstract"),
     ("journal", "p.journal"), ("pub_date", "p.pub_date"), ("entrez_date", "p.entrez_date"), ("doi", "p.doi"),
@@ -530,16 +540,15 @@ FLAT_COLUMNS = (
 )
 
 
-def iter_publication_table(db, since: str | None = None, *, page: int = 2000) -> Iterator[tuple]:
-    """The flat view (``FLAT_COLUMNS``) of every publication, in stored order, as tuples."""
+def iter_publication_table(db, since: str | None = None, *, page: int = 1000) -> Iterator[tuple]:
+    """The flat view (``FLAT_COLUMNS``) of every publication, in stored order, as tuples
+    (read by a second thread while the caller writes: ``db.prefetch``)."""
     sql = f"SELECT {', '.join(expr for _, expr in FLAT_COLUMNS)} FROM publications p"
     params: list = []
     if since:
         sql += " WHERE p.first_seen_at >= ?"
         params.append(since)
-    cur = db.execute(sql + " ORDER BY p.rowid", params)
-    while rows := cur.fetchmany(page):
-        yield from rows
+    yield from prefetched_rows(db, sql + " ORDER BY p.rowid", params, page=page)
 
 
 def search_publications(

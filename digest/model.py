@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 from litwatch.config import Topic
 from litwatch.digest import evidence
@@ -94,8 +95,17 @@ class PublicationItem:
 
 @dataclass
 class EvidenceGroup:
+    """One evidence section of a topic: the papers read in full for showing (newest first,
+    at most ``max_per_section``), and how many are pending in it (``total``, the rest are
+    counted as "N more")."""
+
     label: str
     items: list[PublicationItem]
+    total: int = -1  # -1: just the items
+
+    def __post_init__(self) -> None:
+        if self.total < len(self.items):
+            self.total = len(self.items)
 
 
 @dataclass
@@ -127,7 +137,13 @@ class TopicSection:
 
     @property
     def publications(self) -> list[PublicationItem]:
+        """The papers read in full (each group's first ``max_per_section``)."""
         return [p for g in self.groups for p in g.items]
+
+    @property
+    def total(self) -> int:
+        """Papers pending under this topic, shown or counted."""
+        return sum(g.total for g in self.groups)
 
 
 @dataclass
@@ -314,6 +330,10 @@ class DigestContent:
     topic_titles: dict[str, str] = field(default_factory=dict)
     citing: list[CitingItem] = field(default_factory=list)
     trial_flags: list[tuple[str, str, list[int]]] = field(default_factory=list)  # (nct_id, "results overdue by N months", ids)
+    # Every pending paper, shown or counted: how many, and their PMIDs streamed from the
+    # database (a first digest may have a million).  Without them: the shown papers.
+    publication_total: int | None = None
+    pending_pmids: Callable[[], Iterable[str]] | None = None
 
     @property
     def window_start(self) -> dt.datetime:
@@ -324,7 +344,20 @@ class DigestContent:
 
     @property
     def publications(self) -> list[PublicationItem]:
+        """The papers read in full for showing (see ``all_pmids`` for every pending one)."""
         return [p for t in self.topics for p in t.publications]
+
+    def all_pmids(self) -> Iterable[str]:
+        """Every pending paper this digest carries, shown or counted in an "N more"."""
+        if self.pending_pmids is not None:
+            return self.pending_pmids()
+        return [p.pmid for p in self.publications]
+
+    @property
+    def publication_count(self) -> int:
+        if self.publication_total is not None:
+            return self.publication_total
+        return sum(t.total for t in self.topics)
 
     @property
     def topic_feed_items(self) -> list[FeedItem]:
@@ -359,7 +392,7 @@ class DigestContent:
         trial_history row), as the crawl's ``trial_changes`` and the ledger do;
         ``trials_changed`` counts the trials they belong to."""
         return {
-            "publications": len(self.publications),
+            "publications": self.publication_count,
             "trials": len(self.trials),
             "trial_changes": len(self.trial_changes),
             "trials_changed": len(self.followed_changes) + len(self.other_changes),
@@ -373,24 +406,32 @@ class DigestContent:
 
     @property
     def has_items(self) -> bool:
-        return bool(self.items()) or bool(self.trial_flags)
+        return self.publication_count > 0 or bool(self._other_items()) or bool(self.trial_flags)
 
     @property
     def is_empty(self) -> bool:
         """Nothing a reader needs this week: no items, and no crawl problem worth a mail."""
         return not self.has_items and not self.warnings_are_news
 
-    def items(self) -> list[tuple[str, str]]:
-        """The ledger entries this digest carries: (kind, key)."""
-        out = [("publication", p.pmid) for p in self.publications]
-        out += [("trial", e.nct_id) for e in self.trials]
+    def _other_items(self) -> list[tuple[str, str]]:
+        out = [("trial", e.nct_id) for e in self.trials]
         out += [("trial_change", str(c.id)) for c in self.trial_changes]
         out += [("correction", c.key) for c in self.corrections]
         out += [("feed_item", f.id) for f in self.preprints + self.topic_feed_items]
         return list(dict.fromkeys(out))
 
+    def iter_items(self) -> Iterator[tuple[str, str]]:
+        """The ledger entries this digest carries, (kind, key), streamed: every pending
+        paper (shown or not), then trials, trial changes, corrections and feed items."""
+        for pmid in self.all_pmids():
+            yield "publication", pmid
+        yield from self._other_items()
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self.iter_items())
+
     def item_counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for kind, _ in self.items():
+        out: dict[str, int] = {"publication": self.publication_count} if self.publication_count else {}
+        for kind, _ in self._other_items():
             out[kind] = out.get(kind, 0) + 1
         return out

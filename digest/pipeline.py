@@ -22,6 +22,7 @@ arrive twice, which mail servers and clients treat as one message.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class DigestOutcome:
             "sent_at": self.sent_at,
             "subject": self.subject,
             "recipients": self.recipients,
-            "publications": [p.pmid for p in c.publications],
+            "publications": list(c.all_pmids()),
             "trials": [t.nct_id for t in c.trials],
             "trial_changes": [{"nct_id": ch.nct_id, "field": ch.field, "old": ch.old, "new": ch.new} for ch in c.trial_changes],
             "retractions": list(dict.fromkeys(r.pmid for r in c.retractions)),
@@ -162,9 +163,12 @@ def run_digest(
             return outcome
         outcome.digest_id = ledger.record_digest(
             db, created_at=created_at, week=content.week, subject=view.subject, recipients=recipients,
-            items=content.items(), status="sending" if send else "preview",
+            items=content.iter_items(), status="sending" if send else "preview",
             warnings=[warning_key(w) for w in content.warnings], claim=me if send else None,
         )
+        # From here on the ledger holds what this digest carries (the selection's temp table
+        # belongs to the connection and is replaced by the next selection).
+        content.pending_pmids = functools.partial(ledger.iter_item_keys, db, outcome.digest_id, "publication")
 
     try:
         outcome.text, outcome.html = text, html

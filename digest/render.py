@@ -168,11 +168,11 @@ def build_view(content: DigestContent, *, cap: int, prefix: str = "litwatch", un
     topics = []
     for section in content.topics:
         groups = [
-            GroupView(g.label, g.items[:cap], max(0, len(g.items) - cap),
-                      more_url(content, section.query, g.label) if len(g.items) > cap else "")
+            GroupView(g.label, g.items[:cap], g.total - len(g.items[:cap]),
+                      more_url(content, section.query, g.label) if g.total > cap else "")
             for g in section.groups
         ]
-        topics.append(TopicView(section, groups, len(section.publications), Capped.of(section.feed_items, cap)))
+        topics.append(TopicView(section, groups, section.total, Capped.of(section.feed_items, cap)))
     return DigestView(
         content=content,
         subject=subject_for(content, prefix),

@@ -92,43 +92,42 @@ def _late_arrival(row: dict) -> str:
     return f"published {year}, new to PubMed" if year.isdigit() else "an older paper, new to PubMed"
 
 
-def select_publications(db, watchlist: Watchlist, now: dt.datetime) -> dict[str | None, list[PublicationItem]]:
-    """Pending publications keyed by their most specific topic (None: no topic, e.g. seed-cited).
+def select_publications(db, watchlist: Watchlist, now: dt.datetime) -> tuple[dict[str | None, list[EvidenceGroup]], int]:
+    """Pending publications grouped by their most specific topic (None: no topic, e.g.
+    seed-cited) and evidence group, and how many are pending in all.
 
-    Every pending paper is placed (topic, evidence group, order), but only the first
-    ``max_per_section`` of each section, the ones a digest can show, are read in full and
-    summarised (conclusion, key facts); the others are counted in "N more" and carry only
-    what placing them needed.
+    Every pending paper is placed (topic, evidence group, order) by SQLite
+    (``db.digest_queries.place_pending_publications``), so a first digest after a backfill
+    of a million papers holds only what it shows: the first ``max_per_section`` of each
+    section are read in full and summarised (conclusion, key facts); each group knows how
+    many papers it has in all (its "N more"), and the ledger claims them all from the
+    database (``DigestContent.iter_items``).
     """
-    rows = q.pending_publications(db, now)
     order = _topic_order(watchlist)
-    found: dict[str, int] = {}
+
+    def topic_rank(found: dict[str, int]) -> dict[str, int]:
+        ranked = sorted(found, key=lambda n: (found[n], order.get(n, len(order)), n))
+        return {name: i for i, name in enumerate(ranked)}
+
+    counts = q.place_pending_publications(
+        db, now, topic_rank, lambda types: evidence.evidence_group([str(t) for t in types]),
+        watchlist.digest.max_per_section, topic_positions=order,
+        group_positions={label: i for i, label in enumerate(evidence.GROUP_LABELS)})
+    rows = q.pending_shown(db)
+    details = q.publication_details(db, [row["pmid"] for row in rows])
+    items: dict[tuple[str | None, str], list[PublicationItem]] = {}
     for row in rows:
-        for name in set(row["topics"]):
-            found[name] = found.get(name, 0) + 1
-    placed: dict[tuple[str | None, str], list[tuple[dict, list[str], str | None]]] = {}
-    for row in rows:
-        names = _sorted_topics(row["topics"], order)
-        home = min(names, key=lambda n: (found[n], order.get(n, len(order)), n)) if names else None
         row["publication_types"] = [str(t) for t in row["publication_types"]]
-        group = evidence.evidence_group(row["publication_types"])
-        placed.setdefault((home, group), []).append((row, names, home))
-    cap = watchlist.digest.max_per_section
-    newest_first = lambda entry: (entry[0].get("entrez_date") or "", int(entry[0]["pmid"]) if entry[0]["pmid"].isdigit() else 0)  # noqa: E731
-    shown: list[str] = []
-    for entries in placed.values():
-        # Newest first within a section (entry date, then PMID), the stable order of a list.
-        entries.sort(key=newest_first, reverse=True)
-        shown += [row["pmid"] for row, _, _ in entries[:cap]]
-    details = q.publication_details(db, shown)
-    by_topic: dict[str | None, list[PublicationItem]] = {}
-    for (home, group), entries in placed.items():
-        for row, names, _ in entries:
-            item = _publication_item(row, details.get(row["pmid"], {}), group, home, names)
-            by_topic.setdefault(home, []).append(item)
-    for items in by_topic.values():
-        items.sort(key=lambda p: (p.entrez_date or "", int(p.pmid) if p.pmid.isdigit() else 0), reverse=True)
-    return by_topic
+        home, group = row["home"], row["group"]
+        item = _publication_item(row, details.get(row["pmid"], {}), group, home, _sorted_topics(row["topics"], order))
+        items.setdefault((home, group), []).append(item)
+    by_topic: dict[str | None, list[EvidenceGroup]] = {}
+    labels = list(evidence.GROUP_LABELS) + sorted({g for _, g in counts} - set(evidence.GROUP_LABELS))
+    for label in labels:
+        for (home, group), total in counts.items():
+            if group == label:
+                by_topic.setdefault(home, []).append(EvidenceGroup(label, items.get((home, group), []), total))
+    return by_topic, sum(counts.values())
 
 
 def _publication_item(row: dict, detail: dict, group: str, home: str | None, names: list[str]) -> PublicationItem:
@@ -157,11 +156,6 @@ def _publication_item(row: dict, detail: dict, group: str, home: str | None, nam
         key_facts=signals.key_facts(title, detail.get("abstract"), ptypes) if detail else "",
         late_arrival=_late_arrival(row),
     )
-
-
-def _group(items: list[PublicationItem]) -> list[EvidenceGroup]:
-    groups = [EvidenceGroup(label, [p for p in items if p.evidence == label]) for label in evidence.GROUP_LABELS]
-    return [g for g in groups if g.items]
 
 
 def select_feed_items(db, watchlist: Watchlist, now: dt.datetime) -> list[FeedItem]:
@@ -299,14 +293,16 @@ def select_digest(db, watchlist: Watchlist, now: dt.datetime) -> DigestContent:
     when the result is to be claimed, so nothing changes between selection and claim."""
     previous = last_delivered(db)
     since = previous["created_at"] if previous else None
-    by_topic = select_publications(db, watchlist, now)
+    by_topic, publication_total = select_publications(db, watchlist, now)
     feed_items = select_feed_items(db, watchlist, now)
     followed, other, new = select_trials(db, watchlist, now)
     corrections = select_corrections(db, now)
     reported = {warning_key(w) for w in _json_list(previous.get("warnings"))} if previous else set()
     warnings, warnings_are_news = select_warnings(db, since, now, reported)
 
-    listed = {p.pmid: p for items in by_topic.values() for p in items}
+    # A correction of a paper shown in full rides on its entry; one of a pending paper past
+    # its section's cap is listed in the corrections section.
+    listed = {p.pmid: p for groups in by_topic.values() for g in groups for p in g.items}
     for c in corrections:
         if c.pmid in listed:
             c.in_digest = True
@@ -319,9 +315,9 @@ def select_digest(db, watchlist: Watchlist, now: dt.datetime) -> DigestContent:
     for name in by_topic:
         if name not in sections and name is not None:  # a topic since removed from the watchlist
             sections[name] = TopicSection(name, titles.get(name, name), [])
-    for name, items in by_topic.items():
+    for name, groups in by_topic.items():
         if name is not None:
-            sections[name].groups = _group(items)
+            sections[name].groups = groups
     preprints = []
     orphans: list[FeedItem] = []
     for item in feed_items:
@@ -334,7 +330,7 @@ def select_digest(db, watchlist: Watchlist, now: dt.datetime) -> DigestContent:
     if by_topic.get(None) or orphans:
         sections[None] = TopicSection(
             "", "Other new records: cited by the seed documents, linked to followed trials, from other feeds",
-            _group(by_topic.get(None, [])), orphans,
+            by_topic.get(None, []), orphans,
         )
     content = DigestContent(
         created_at=now,
@@ -351,6 +347,8 @@ def select_digest(db, watchlist: Watchlist, now: dt.datetime) -> DigestContent:
         queries=list(watchlist.topics),
         follow_trials=list(watchlist.follow_trials),
         topic_titles=titles,
+        publication_total=publication_total,
+        pending_pmids=lambda: q.iter_pending_pmids(db),
     )
     content.citing = signals.citing(db, since)
     content.trial_flags = signals.trial_flags(db)

@@ -228,7 +228,8 @@ def _statements(db, watchlist) -> int:
 
 
 def test_selection_reads_are_batched(db):
-    """The number of statements does not grow with the number of papers, trials and corrections."""
+    """The number of statements does not grow with the number of papers, trials and corrections
+    (placing the papers takes a dozen, in temp tables, whatever their number)."""
     watchlist = make_watchlist()
 
     def week(start: int, n: int) -> None:
@@ -240,7 +241,7 @@ def test_selection_reads_are_batched(db):
     week(1000, 3)
     few = _statements(db, watchlist)
     week(2000, 60)
-    assert _statements(db, watchlist) == few <= 24
+    assert _statements(db, watchlist) == few <= 40
 
 
 def test_trial_change_counts_agree_between_crawl_digest_and_ledger(db):

@@ -98,3 +98,35 @@ def test_publications_csv_cells_are_the_json_shapes_cells(db_path):
         for key, cell in row.items():
             expected = csv_cell(key, shape[key])
             assert cell == ("" if expected is None else str(expected)), key
+
+
+def test_csv_text_writes_what_csv_writer_writes():
+    """The fast cell writer against the standard library's (excel dialect, after neutralise)."""
+    import random
+
+    from litwatch.exports.tabular import csv_text
+
+    rng = random.Random(14)
+    alphabet = ['"', ",", "\n", "\r", "\t", " ", "=", "+", "-", "@", "'", ";", "a", "é", "\u2028", "\\"]
+    cells = ["", "plain", "=1+1", '"quoted"', "a,b", "line\nbreak", "\r\n", "-5", "@SUM(A1)", "\tx"]
+    cells += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    for cell in cells:
+        expected = io.StringIO()
+        csv.writer(expected).writerow(["x", neutralise(cell), "y"])
+        assert f"x,{csv_text(cell)},y\r\n" == expected.getvalue(), repr(cell)
+
+
+def test_flat_list_cells_match_json_each(db_path):
+    """The string fast path of the CSV's list cells says what json_each says, for the compact
+    JSON written now, the spaced JSON of older rows, and escapes (which take json_each)."""
+    from litwatch.db.publications import _LIST
+
+    db = open_db(db_path)
+    arrays = [[], ["Smith J"], ["Depression, Postpartum", "Humans"], ['say "hi"', "back\\slash"],
+              ["é", "line\nbreak"], ["", "x"], ["a", "", "b"]]
+    for arr in arrays:
+        for text in (json.dumps(arr), json.dumps(arr, separators=(",", ":")),
+                     json.dumps(arr, ensure_ascii=False, separators=(",", ":"))):
+            fast = db.execute(f"SELECT {_LIST.format('mesh')} FROM (SELECT ? AS mesh) p", [text]).fetchone()[0]
+            slow = db.execute("SELECT group_concat(value, '; ') FROM json_each(?)", [text]).fetchone()[0]
+            assert fast == slow, text
