@@ -493,19 +493,17 @@ def get_publication(db, ident: str) -> dict | None:
 
 
 def iter_publications(db, since: str | None = None, *, page: int = IN_CHUNK) -> Iterator[dict]:
-    """Every stored publication (or those first seen on/after ``since``), by PMID, a page at a time."""
-    sql, params = _SELECT, []
-    if since:
-        sql += " WHERE first_seen_at >= ?"
-        params.append(since)
-    sql += " ORDER BY CAST(pmid AS INTEGER)"
-    cur = db.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    while True:
-        rows = cur.fetchmany(page)
-        if not rows:
-            return
-        for pub in _complete(db, [_from_row(dict(zip(names, r))) for r in rows]):
+    """Every stored publication (or those first seen on/after ``since``), by PMID, a page at a time.
+
+    Only the rowids are sorted by PMID; the rows are then read a page at a time by rowid
+    (sorting a million whole rows made SQLite spill gigabytes to temporary files)."""
+    where, params = ("WHERE first_seen_at >= ?", [since]) if since else ("", [])
+    order = db.execute(f"SELECT rowid FROM publications {where} ORDER BY CAST(pmid AS INTEGER)", params)
+    select = _SELECT.replace("SELECT ", "SELECT rowid AS _rowid, ", 1)
+    while rowids := [r[0] for r in order.fetchmany(page)]:
+        rows = {row.pop("_rowid"): row
+                for row in _rows(db, f"{select} WHERE rowid IN ({','.join('?' * len(rowids))})", rowids)}
+        for pub in _complete(db, [_from_row(rows[i]) for i in rowids if i in rows]):
             yield publication_json(pub)
 
 
