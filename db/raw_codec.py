@@ -22,10 +22,10 @@ from pathlib import Path
 import zstandard
 
 ZSTD = "zstd"
-LEVEL = 2
+LEVEL = 3
 DICT_DIR = Path(__file__).with_name("zstd")
 # The dictionary new records are written with (file name in DICT_DIR).
-CURRENT_DICT = "pubmed-1.zdict"
+CURRENT_DICT = "pubmed-2.zdict"
 _local = threading.local()  # zstd (de)compressors are not safe to share between threads
 
 
@@ -39,19 +39,30 @@ def dictionaries() -> dict[int, zstandard.ZstdCompressionDict]:
     return found
 
 
+def params() -> zstandard.ZstdCompressionParameters:
+    """Level 3's parameters as such: given ``level=`` and a dictionary, zstd sizes its match
+    tables for the ~20 KB input and misses matches in the 192 KB dictionary (5,063 B a
+    held-out record instead of 4,955; same speed)."""
+    return zstandard.ZstdCompressionParameters.from_level(LEVEL, write_checksum=0, write_dict_id=1, write_content_size=1)
+
+
 @functools.cache
 def _current() -> zstandard.ZstdCompressionDict:
     d = zstandard.ZstdCompressionDict((DICT_DIR / CURRENT_DICT).read_bytes())
-    d.precompute_compress(level=LEVEL)
+    d.precompute_compress(compression_params=params())
     return d
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    comp = getattr(_local, "comp", None)
+    if comp is None:
+        comp = _local.comp = zstandard.ZstdCompressor(dict_data=_current(), compression_params=params())
+    return comp
 
 
 def compress(raw: bytes) -> tuple[bytes, str]:
     """(blob, codec) for one raw record."""
-    comp = getattr(_local, "comp", None)
-    if comp is None:
-        comp = _local.comp = zstandard.ZstdCompressor(level=LEVEL, dict_data=_current(), write_checksum=False)
-    return comp.compress(raw), ZSTD
+    return _compressor().compress(raw), ZSTD
 
 
 def compress_many(raws: list[bytes]) -> list[tuple[bytes, str]]:
@@ -60,10 +71,7 @@ def compress_many(raws: list[bytes]) -> list[tuple[bytes, str]]:
     back from a busy parsing thread)."""
     if not raws:
         return []
-    comp = getattr(_local, "comp", None)
-    if comp is None:
-        comp = _local.comp = zstandard.ZstdCompressor(level=LEVEL, dict_data=_current(), write_checksum=False)
-    return [(seg.tobytes(), ZSTD) for seg in comp.multi_compress_to_buffer(raws)]
+    return [(seg.tobytes(), ZSTD) for seg in _compressor().multi_compress_to_buffer(raws)]
 
 
 def decompress(blob: bytes, codec: str | None) -> bytes:
@@ -72,6 +80,11 @@ def decompress(blob: bytes, codec: str | None) -> bytes:
         return zlib.decompress(blob)
     if codec != ZSTD:
         raise ValueError(f"unknown raw codec {codec!r}")
+    return zstd_decompress(blob)
+
+
+def zstd_decompress(blob: bytes) -> bytes:
+    """A zstd frame's bytes, with whichever shipped dictionary the frame names (or none)."""
     dict_id = zstandard.get_frame_parameters(blob).dict_id
     cache = getattr(_local, "decomp", None)
     if cache is None:
@@ -79,7 +92,7 @@ def decompress(blob: bytes, codec: str | None) -> bytes:
     dec = cache.get(dict_id)
     if dec is None:
         if dict_id and dict_id not in dictionaries():
-            raise ValueError(f"raw record compressed with zstd dictionary {dict_id}, which this version does not ship")
+            raise ValueError(f"zstd frame compressed with dictionary {dict_id}, which this version does not ship")
         dec = cache[dict_id] = zstandard.ZstdDecompressor(dict_data=dictionaries()[dict_id]) if dict_id \
             else zstandard.ZstdDecompressor()
     return dec.decompress(blob)
