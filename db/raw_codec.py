@@ -3,8 +3,9 @@
 A PubMed record is ~22 KB of XML, most of it the ReferenceList; compressed one record at a
 time, each blob has to relearn the same tags and attribute names.  A zstd dictionary
 trained on PubMed records (``db/zstd/*.zdict``, made by ``bench/train_zstd_dict.py``) holds
-them once: ~20 % smaller than zlib on records it was not trained on, at level 2 about as
-fast as the ISA-L level-1 deflate it replaces (``bench/bench_storage.py``).
+them once.  New records are written with level 3 and the 192 KB ``pubmed-2`` dictionary
+(4,992 B a record it was not trained on, 79 us); ``pubmed-1`` (64 KB, level 2: 5,240 B)
+wrote the rows before and ships on so they stay readable (``bench/bench_storage.py``).
 
 Which codec wrote a blob is stored beside it (``publication_raw.codec``, migration 004):
 NULL for the zlib rows written before (still readable), ``"zstd"`` for a zstd frame.  The
@@ -24,7 +25,8 @@ import zstandard
 ZSTD = "zstd"
 LEVEL = 3
 DICT_DIR = Path(__file__).with_name("zstd")
-# The dictionary new records are written with (file name in DICT_DIR).
+# The dictionary new records are written with (file name in DICT_DIR); every *.zdict there
+# stays shipped, for the frames written with it.
 CURRENT_DICT = "pubmed-2.zdict"
 _local = threading.local()  # zstd (de)compressors are not safe to share between threads
 
@@ -40,10 +42,16 @@ def dictionaries() -> dict[int, zstandard.ZstdCompressionDict]:
 
 
 def params() -> zstandard.ZstdCompressionParameters:
-    """Level 3's parameters as such: given ``level=`` and a dictionary, zstd sizes its match
-    tables for the ~20 KB input and misses matches in the 192 KB dictionary (5,063 B a
-    held-out record instead of 4,955; same speed)."""
-    return zstandard.ZstdCompressionParameters.from_level(LEVEL, write_checksum=0, write_dict_id=1, write_content_size=1)
+    """Level 3 with its match tables sized for the 192 KB dictionary plus one record.
+
+    Given ``level=`` and a dictionary, zstd sizes its tables for the ~20 KB input and misses
+    matches in the dictionary (5,063 B a held-out record); level 3's own tables find them
+    (4,959 B) but take longer to reset per record (99 us); 2^16 hash / 2^15 chain entries
+    keep nearly all of it (4,992 B) at 79 us (``bench/bench_storage.py``; level 2 with the
+    64 KB dictionary before: 5,240 B, 66 us).
+    """
+    return zstandard.ZstdCompressionParameters.from_level(
+        LEVEL, hash_log=16, chain_log=15, write_checksum=0, write_dict_id=1, write_content_size=1)
 
 
 @functools.cache
