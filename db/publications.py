@@ -8,7 +8,11 @@ topic that found it, its corrections, the trials it cites (``trial_links`` sourc
 "databank" / "abstract"), and ``pubmed_queue.fetched_at``.  The raw record is kept
 compressed in ``publication_raw`` (``db.raw_codec``: zstd with a PubMed dictionary; older
 zlib rows stay readable) so a better parser can re-derive fields later without crawling
-again; ``raw_xml`` gives back the bytes PubMed sent.
+again; ``raw_xml`` gives back the bytes PubMed sent.  A row stores ``abstract_sections``
+as offsets into its abstract (``encode_sections``) and the detail JSON columns compressed
+when long (``db.detail_codec``); other readers of those columns go through
+``decode_sections`` / ``decode_json`` / ``decode_author_details`` (older rows, stored
+plainly, read the same way).
 
 Reading: ``read_publications`` (PMIDs) and ``get_publication_record`` return Publications
 (with ``topics``, the linked ``nct_ids`` and every correction link), in a constant number
