@@ -9,11 +9,13 @@ what records the dictionary never saw get, not what it memorised.
 
 1. Raw record sizes, one record at a time (mean over the held-out records): as sent,
    zlib level 1 (the previous format, written by ISA-L), zlib -6 (gzip's default), zstd
-   level 2 without a dictionary, and ``db.raw_codec`` (zstd level 2 + shipped dictionary),
-   with compression time per record.
+   without a dictionary, the codec before this one (zstd 2 + 64 KB dictionary) and
+   ``db.raw_codec`` now (level 3 + 192 KB dictionary), with compression time per record.
 2. Whole databases built through litwatch's writer (``save_stream``, as a crawl stores)
    from the held-out records copied under new PMIDs: ``dbstat`` bytes per publication per
-   table, the previous format (zlib raw, spaced JSON) beside the current one.
+   table in three formats, same records: previous (zlib raw, spaced JSON), main (zstd
+   raw, plain JSON columns) and current (sections as offsets, detail columns compressed).
+3. The largest ``publications`` columns, main beside current.
 
 Goal (issue 14): <= 8 KB per publication at the same fidelity (raw XML byte for byte).
 """
@@ -68,11 +70,15 @@ def raw_sizes(records: list[bytes]) -> list[tuple[str, float, float]]:
     from litwatch.db import raw_codec
 
     plain = zstandard.ZstdCompressor(level=raw_codec.LEVEL)
+    main_dict = zstandard.ZstdCompressionDict((raw_codec.DICT_DIR / "pubmed-1.zdict").read_bytes())
+    main_dict.precompute_compress(level=2)
+    main = zstandard.ZstdCompressor(level=2, dict_data=main_dict, write_checksum=False)
     ways = {
         "as sent": lambda r: r,
         "zlib 1 (ISA-L; previous format)": lambda r: old_deflate.compress(r, 1),
         "zlib 6": lambda r: zlib.compress(r, 6),
         f"zstd {raw_codec.LEVEL}, no dictionary": plain.compress,
+        "zstd 2 + 64 KB pubmed-1 dictionary (main)": main.compress,
         f"zstd {raw_codec.LEVEL} + shipped dictionary (current)": lambda r: raw_codec.compress(r)[0],
     }
     out = []
@@ -86,13 +92,34 @@ def raw_sizes(records: list[bytes]) -> list[tuple[str, float, float]]:
     return out
 
 
-def build_db(path: Path, n: int, parts, *, previous: bool) -> None:
-    """``n`` held-out records through parse + save_stream; ``previous``: the format before issue 14."""
-    from litwatch.crawler.pubmed_parse import parse_pubmed
-    from litwatch.db import open_db, publications
+def _main_writer(raws: list[bytes]) -> list[tuple[bytes, str]]:
+    """The raw codec before this format: zstd level 2 with the 64 KB pubmed-1 dictionary."""
+    import zstandard
 
-    saved = publications.raw_codec.compress_many, publications._encode
-    if previous:
+    from litwatch.db import raw_codec
+
+    comp = zstandard.ZstdCompressor(level=2, write_checksum=False, dict_data=zstandard.ZstdCompressionDict(
+        (raw_codec.DICT_DIR / "pubmed-1.zdict").read_bytes()))
+    return [(comp.compress(raw), raw_codec.ZSTD) for raw in raws]
+
+
+FORMATS = ("previous", "main", "current")
+
+
+def build_db(path: Path, n: int, parts, *, fmt: str) -> None:
+    """``n`` held-out records through parse + save_stream, in one of ``FORMATS``: "previous"
+    (before issue 14: zlib raw, spaced JSON), "main" (zstd 2 + 64 KB dictionary, every JSON
+    column plain, sections with their texts), "current" (what the store writes now)."""
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db import detail_codec, open_db, publications
+
+    saved = (publications.raw_codec.compress_many, publications._encode, publications.encode_sections,
+             detail_codec.pack)
+    if fmt in ("previous", "main"):
+        publications.encode_sections = lambda sections, abstract: publications._json(sections)
+        detail_codec.pack = lambda text: text
+        publications.raw_codec.compress_many = _main_writer
+    if fmt == "previous":
         publications.raw_codec.compress_many = lambda raws: [(old_deflate.compress(raw, 1), None) for raw in raws]
         publications._encode = json.JSONEncoder(ensure_ascii=False).encode
     try:
@@ -106,7 +133,19 @@ def build_db(path: Path, n: int, parts, *, previous: bool) -> None:
         db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.conn.close()
     finally:
-        publications.raw_codec.compress_many, publications._encode = saved
+        (publications.raw_codec.compress_many, publications._encode, publications.encode_sections,
+         detail_codec.pack) = saved
+
+
+def column_bytes(path: Path) -> dict[str, float]:
+    """Mean stored bytes per publication of each ``publications`` column (payload, not pages)."""
+    conn = sqlite3.connect(path)
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(publications)")]
+    n = conn.execute("SELECT count(*) FROM publications").fetchone()[0] or 1
+    sums = conn.execute("SELECT " + ", ".join(f"sum(length(CAST({c} AS BLOB)))" for c in cols)
+                        + " FROM publications").fetchone()
+    conn.close()
+    return {c: (v or 0) / n for c, v in zip(cols, sums)}
 
 
 def per_table(path: Path, n: int) -> dict[str, float]:
@@ -138,17 +177,24 @@ def main() -> None:
     for name, size, micros in raw_sizes(held):
         print(f"   {name:<45} {size:>8,.0f} B/record {micros:>7.0f} us/record")
     parts = held_out_templates()
+    tables, columns = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        old, new = Path(tmp) / "previous.db", Path(tmp) / "current.db"
-        build_db(old, args.n, parts, previous=True)
-        build_db(new, args.n, parts, previous=False)
-        a, b = per_table(old, args.n), per_table(new, args.n)
+        for fmt in FORMATS:
+            path = Path(tmp) / f"{fmt}.db"
+            build_db(path, args.n, parts, fmt=fmt)
+            tables[fmt], columns[fmt] = per_table(path, args.n), column_bytes(path)
     print(f"2. database bytes per publication (dbstat), {args.n:,} publications from {len(parts)} held-out records")
-    print(f"   {'table':<32} {'previous':>9} {'current':>9} {'current/previous':>17}")
+    print(f"   {'table':<32}" + "".join(f"{f:>10}" for f in FORMATS) + f"{'current/main':>14}")
+    b, a = tables["current"], tables["main"]
     for key in sorted(set(a) | set(b), key=lambda k: (k.startswith("TOTAL"), -b.get(k, 0))):
         x, y = a.get(key, 0), b.get(key, 0)
-        print(f"   {key:<32} {x:>9,.0f} {y:>9,.0f} {y / x if x else 0:>16.2f}x")
-    total = b["TOTAL (file)"]
+        print(f"   {key:<32}" + "".join(f"{tables[f].get(key, 0):>10,.0f}" for f in FORMATS)
+              + f"{y / x if x else 0:>13.2f}x")
+    print("3. publications columns, mean stored bytes per row (the largest; payload only)")
+    a, b = columns["main"], columns["current"]
+    for col in sorted(b, key=lambda c: -max(a.get(c, 0), b[c]))[:12]:
+        print(f"   {col:<32}{a.get(col, 0):>10,.0f}{b[col]:>10,.0f}")
+    total = tables["current"]["TOTAL (file)"]
     print(f"goal <= 8 KB (8,192 B) per publication: {'met' if total <= 8192 else 'MISSED'} ({total:,.0f} B)")
 
 

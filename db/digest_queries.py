@@ -15,6 +15,7 @@ import json
 from typing import Callable, Iterator
 
 from litwatch.db.digests import CLAIM_TIMEOUT, iso
+from litwatch.db.publications import decode_sections
 
 IN_CHUNK = 500
 
@@ -185,8 +186,8 @@ def publication_details(db, pmids: list[str]) -> dict[str, dict]:
     for chunk in _chunks(list(dict.fromkeys(pmids))):
         marks = ",".join("?" * len(chunk))
         for row in _rows(db, f"SELECT {', '.join(_DETAIL_COLUMNS)} FROM publications WHERE pmid IN ({marks})", chunk):
-            for col in ("authors", "abstract_sections"):
-                row[col] = _decode(row[col])
+            row["authors"] = _decode(row["authors"])
+            row["abstract_sections"] = decode_sections(row["abstract_sections"], row["abstract"])
             out[row["pmid"]] = row
     return out
 

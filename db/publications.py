@@ -8,7 +8,11 @@ topic that found it, its corrections, the trials it cites (``trial_links`` sourc
 "databank" / "abstract"), and ``pubmed_queue.fetched_at``.  The raw record is kept
 compressed in ``publication_raw`` (``db.raw_codec``: zstd with a PubMed dictionary; older
 zlib rows stay readable) so a better parser can re-derive fields later without crawling
-again; ``raw_xml`` gives back the bytes PubMed sent.
+again; ``raw_xml`` gives back the bytes PubMed sent.  A row stores ``abstract_sections``
+as offsets into its abstract (``encode_sections``) and the detail JSON columns compressed
+when long (``db.detail_codec``); other readers of those columns go through
+``decode_sections`` / ``decode_json`` / ``decode_author_details`` (older rows, stored
+plainly, read the same way).
 
 Reading: ``read_publications`` (PMIDs) and ``get_publication_record`` return Publications
 (with ``topics``, the linked ``nct_ids`` and every correction link), in a constant number
@@ -37,7 +41,7 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Iterable, Iterator
 
-from litwatch.db import raw_codec
+from litwatch.db import detail_codec, raw_codec
 from litwatch.db.connection import transaction
 from litwatch.db.prefetch import prefetched_rows
 from litwatch.vocab import ids
@@ -51,6 +55,9 @@ JSON_COLUMNS = (
     "author_details", "other_ids", "other_abstracts",
 )
 BOOL_COLUMNS = ("retracted", "late_arrival")
+# Read only with the whole record, never in SQL: stored zstd-compressed when long
+# (``db.detail_codec``; the value's type, TEXT or BLOB, says which).
+DETAIL_COLUMNS = ("author_details", "pubmed_history", "other_ids", "other_abstracts", "book")
 COLUMNS = (
     "pmid", "title", "abstract", "abstract_sections", "journal", "journal_abbrev", "pub_date",
     "pub_date_text", "entrez_date", "doi", "pmcid", "pii", "authors", "publication_types", "mesh",
@@ -129,16 +136,76 @@ def _book_json(book: Book | None) -> str | None:
     return _encode(data)
 
 
+def encode_sections(sections: list[dict], abstract: str | None) -> str:
+    """``abstract_sections`` as stored: each section's label, category and where its text
+    lies in the stored abstract (``[[label, category, start, end], ...]``, character
+    offsets), so the text is not stored twice (it was ~1.2 KB a row, a quarter of it).
+    The abstract is the sections joined (``crawler.pubmed_parse``); should a section's
+    text ever not be found there, the sections are stored whole, as before."""
+    if not sections:
+        return "[]"
+    if abstract:
+        spans, at = [], 0
+        for section in sections:
+            text = section.get("text")
+            start = abstract.find(text, at) if isinstance(text, str) else -1
+            if start < 0:
+                break
+            at = start + len(text)
+            spans.append([section.get("label"), section.get("category"), start, at])
+        else:
+            if _spans_to_sections(spans, abstract) == sections:
+                return _encode(spans)
+    return _json(sections)
+
+
+def _spans_to_sections(spans: list, abstract: str) -> list[dict]:
+    return [{"label": label, "category": category, "text": abstract[start:end]}
+            for label, category, start, end in spans]
+
+
+def decode_sections(value: str | None, abstract: str | None) -> list[dict]:
+    """The sections (``[{"label", "category", "text"}]``) from a stored ``abstract_sections``
+    and the row's ``abstract``, whichever way the row was written."""
+    data = json.loads(value) if value else []
+    if data and isinstance(data[0], list):
+        return _spans_to_sections(data, abstract or "")
+    return data
+
+
+def decode_json(value: str | bytes | None, empty=None):
+    """A stored JSON column's value (a detail column may be a zstd frame), ``empty`` for none."""
+    text = detail_codec.unpack(value)
+    return json.loads(text) if text else empty
+
+
+def decode_author_details(value: str | bytes | None) -> list[Author]:
+    """The stored ``author_details`` as Authors, whichever way the row was written."""
+    return [Author(**a) for a in decode_json(value, [])]
+
+
+def detail_texts(rec: Publication) -> list[str]:
+    """The JSON of a record's detail columns before compression (what their dictionary is
+    trained on: ``bench/train_zstd_dict.py``)."""
+    texts = [_json(getattr(rec, col)) for col in DETAIL_COLUMNS if col != "book"]
+    book = _book_json(rec.book)
+    return texts + ([book] if book else [])
+
+
 def _row(rec: Publication) -> tuple:
     values = []
     for col in COLUMNS:
         value = getattr(rec, col)
-        if col in JSON_COLUMNS:
+        if col == "abstract_sections":
+            value = encode_sections(value, rec.abstract)
+        elif col in JSON_COLUMNS:
             value = _json(value)
         elif col in BOOL_COLUMNS:
             value = 1 if value else 0
         elif col == "book":
             value = _book_json(value)
+        if col in DETAIL_COLUMNS and value is not None:
+            value = detail_codec.pack(value)
         values.append(value)
     return tuple(values)
 
@@ -363,10 +430,10 @@ _READ_COLUMNS = COLUMNS + ("first_seen_at", "updated_at")
 _SELECT = f"SELECT {', '.join(_READ_COLUMNS)} FROM publications"
 
 
-def _book(text: str | None) -> Book | None:
-    if not text:
+def _book(value: str | bytes | None) -> Book | None:
+    data = decode_json(value)
+    if not data:
         return None
-    data = json.loads(text)
     data["editor_details"] = [Author(**a) for a in data.get("editor_details") or []]
     return Book(**data)
 
@@ -375,14 +442,17 @@ def _from_row(row: dict) -> Publication:
     values = {}
     for col in _READ_COLUMNS:
         value = row.get(col)
-        if col in JSON_COLUMNS:
-            value = json.loads(value) if value else ({} if col == "pubmed_history" else [])
+        if col == "abstract_sections":
+            value = decode_sections(value, row.get("abstract"))
+        elif col == "author_details":
+            value = decode_author_details(value)
+        elif col in JSON_COLUMNS:
+            value = decode_json(value, {} if col == "pubmed_history" else [])
         elif col in BOOL_COLUMNS:
             value = bool(value)
         elif col == "book":
             value = _book(value)
         values[col] = value
-    values["author_details"] = [Author(**a) for a in values["author_details"]]
     values["record_type"] = values["record_type"] or "article"
     values["nct_ids"] = []
     return Publication(**values)

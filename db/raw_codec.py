@@ -3,8 +3,9 @@
 A PubMed record is ~22 KB of XML, most of it the ReferenceList; compressed one record at a
 time, each blob has to relearn the same tags and attribute names.  A zstd dictionary
 trained on PubMed records (``db/zstd/*.zdict``, made by ``bench/train_zstd_dict.py``) holds
-them once: ~20 % smaller than zlib on records it was not trained on, at level 2 about as
-fast as the ISA-L level-1 deflate it replaces (``bench/bench_storage.py``).
+them once.  New records are written with level 3 and the 192 KB ``pubmed-2`` dictionary
+(4,992 B a record it was not trained on, 79 us); ``pubmed-1`` (64 KB, level 2: 5,240 B)
+wrote the rows before and ships on so they stay readable (``bench/bench_storage.py``).
 
 Which codec wrote a blob is stored beside it (``publication_raw.codec``, migration 004):
 NULL for the zlib rows written before (still readable), ``"zstd"`` for a zstd frame.  The
@@ -22,10 +23,11 @@ from pathlib import Path
 import zstandard
 
 ZSTD = "zstd"
-LEVEL = 2
+LEVEL = 3
 DICT_DIR = Path(__file__).with_name("zstd")
-# The dictionary new records are written with (file name in DICT_DIR).
-CURRENT_DICT = "pubmed-1.zdict"
+# The dictionary new records are written with (file name in DICT_DIR); every *.zdict there
+# stays shipped, for the frames written with it.
+CURRENT_DICT = "pubmed-2.zdict"
 _local = threading.local()  # zstd (de)compressors are not safe to share between threads
 
 
@@ -39,19 +41,36 @@ def dictionaries() -> dict[int, zstandard.ZstdCompressionDict]:
     return found
 
 
+def params() -> zstandard.ZstdCompressionParameters:
+    """Level 3 with its match tables sized for the 192 KB dictionary plus one record.
+
+    Given ``level=`` and a dictionary, zstd sizes its tables for the ~20 KB input and misses
+    matches in the dictionary (5,063 B a held-out record); level 3's own tables find them
+    (4,959 B) but take longer to reset per record (99 us); 2^16 hash / 2^15 chain entries
+    keep nearly all of it (4,992 B) at 79 us (``bench/bench_storage.py``; level 2 with the
+    64 KB dictionary before: 5,240 B, 66 us).
+    """
+    return zstandard.ZstdCompressionParameters.from_level(
+        LEVEL, hash_log=16, chain_log=15, write_checksum=0, write_dict_id=1, write_content_size=1)
+
+
 @functools.cache
 def _current() -> zstandard.ZstdCompressionDict:
     d = zstandard.ZstdCompressionDict((DICT_DIR / CURRENT_DICT).read_bytes())
-    d.precompute_compress(level=LEVEL)
+    d.precompute_compress(compression_params=params())
     return d
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    comp = getattr(_local, "comp", None)
+    if comp is None:
+        comp = _local.comp = zstandard.ZstdCompressor(dict_data=_current(), compression_params=params())
+    return comp
 
 
 def compress(raw: bytes) -> tuple[bytes, str]:
     """(blob, codec) for one raw record."""
-    comp = getattr(_local, "comp", None)
-    if comp is None:
-        comp = _local.comp = zstandard.ZstdCompressor(level=LEVEL, dict_data=_current(), write_checksum=False)
-    return comp.compress(raw), ZSTD
+    return _compressor().compress(raw), ZSTD
 
 
 def compress_many(raws: list[bytes]) -> list[tuple[bytes, str]]:
@@ -60,10 +79,7 @@ def compress_many(raws: list[bytes]) -> list[tuple[bytes, str]]:
     back from a busy parsing thread)."""
     if not raws:
         return []
-    comp = getattr(_local, "comp", None)
-    if comp is None:
-        comp = _local.comp = zstandard.ZstdCompressor(level=LEVEL, dict_data=_current(), write_checksum=False)
-    return [(seg.tobytes(), ZSTD) for seg in comp.multi_compress_to_buffer(raws)]
+    return [(seg.tobytes(), ZSTD) for seg in _compressor().multi_compress_to_buffer(raws)]
 
 
 def decompress(blob: bytes, codec: str | None) -> bytes:
@@ -72,6 +88,11 @@ def decompress(blob: bytes, codec: str | None) -> bytes:
         return zlib.decompress(blob)
     if codec != ZSTD:
         raise ValueError(f"unknown raw codec {codec!r}")
+    return zstd_decompress(blob)
+
+
+def zstd_decompress(blob: bytes) -> bytes:
+    """A zstd frame's bytes, with whichever shipped dictionary the frame names (or none)."""
     dict_id = zstandard.get_frame_parameters(blob).dict_id
     cache = getattr(_local, "decomp", None)
     if cache is None:
@@ -79,7 +100,7 @@ def decompress(blob: bytes, codec: str | None) -> bytes:
     dec = cache.get(dict_id)
     if dec is None:
         if dict_id and dict_id not in dictionaries():
-            raise ValueError(f"raw record compressed with zstd dictionary {dict_id}, which this version does not ship")
+            raise ValueError(f"zstd frame compressed with dictionary {dict_id}, which this version does not ship")
         dec = cache[dict_id] = zstandard.ZstdDecompressor(dict_data=dictionaries()[dict_id]) if dict_id \
             else zstandard.ZstdDecompressor()
     return dec.decompress(blob)

@@ -1,0 +1,157 @@
+"""The storage format of issue 14.5: smaller rows, the same records read back.
+
+New rows keep ``abstract_sections`` as offsets over the stored abstract, the detail JSON
+columns (author details, history, other ids/abstracts, book) as zstd frames when long, and
+raw records as zstd level 3 frames with the 192 KB ``pubmed-2`` dictionary.  Everything
+the read path and the exports return must be what the format before gave, and a database
+written by the code before (``tests/data/main-format.db.gz``, made by main's own code:
+``tests/data/make_main_format_db.py``) must read the same.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import zstandard
+from conftest import PUBMED_FIXTURES
+
+from litwatch.crawler.pubmed_parse import parse_pubmed
+from litwatch.db import detail_codec, digest_queries, open_db, publications, raw_codec
+from litwatch.vocab.records import Publication
+
+OLD_DB = Path(__file__).parent / "data" / "main-format.db.gz"
+NOW = "2026-11-30T12:00:00Z"  # what make_main_format_db.py stored with
+
+
+def recorded() -> list[Publication]:
+    files = sorted((PUBMED_FIXTURES / "efetch").glob("*.xml")) + sorted((PUBMED_FIXTURES / "derived").glob("*.xml"))
+    files += [PUBMED_FIXTURES / "pubmed1.xml", PUBMED_FIXTURES / "pubmed2.xml"]
+    recs = [r for path in files for r in parse_pubmed(path.read_bytes()) if isinstance(r, Publication)]
+    return list({r.pmid: r for r in recs}.values())
+
+
+def old_db(tmp_path) -> Path:
+    path = tmp_path / "old.db"
+    with gzip.open(OLD_DB) as src, open(path, "wb") as out:
+        shutil.copyfileobj(src, out)
+    return path
+
+
+def stored(db, pmid: str, col: str):
+    return db.execute(f"SELECT {col} FROM publications WHERE pmid = ?", [pmid]).fetchone()[0]
+
+
+def test_sections_are_stored_as_offsets_and_read_back_exactly(db):
+    recs = recorded()
+    publications.save_publications(db, recs, topic="t")
+    back = {p.pmid: p for p in publications.read_publications(db, [r.pmid for r in recs])}
+    with_sections = [r for r in recs if r.abstract_sections]
+    assert len(with_sections) > 40
+    for rec in with_sections:
+        assert back[rec.pmid].abstract_sections == rec.abstract_sections, rec.pmid
+        spans = json.loads(stored(db, rec.pmid, "abstract_sections"))
+        assert all(isinstance(s, list) and len(s) == 4 for s in spans), rec.pmid  # no text stored twice
+    details = digest_queries.publication_details(db, [r.pmid for r in with_sections])
+    assert all(details[r.pmid]["abstract_sections"] == r.abstract_sections for r in with_sections)
+
+
+def test_sections_not_found_in_the_abstract_are_stored_whole(db):
+    rec = recorded()[0]
+    rec.abstract = "Something else entirely."
+    rec.abstract_sections = [{"label": "AIMS", "category": "OBJECTIVE", "text": "Not in the abstract."},
+                             {"label": None, "category": None, "text": ""}]
+    assert json.loads(publications.encode_sections(rec.abstract_sections, rec.abstract)) == rec.abstract_sections
+    assert publications.encode_sections([], None) == "[]"
+    publications.save_publications(db, [rec])
+    assert publications.read_publications(db, [rec.pmid])[0].abstract_sections == rec.abstract_sections
+
+
+def test_long_detail_columns_are_zstd_frames_short_ones_text(db):
+    recs = recorded()
+    publications.save_publications(db, recs)
+    kinds = dict(db.execute("SELECT pmid, typeof(author_details) FROM publications").fetchall())
+    for rec in recs:
+        text = publications.detail_texts(rec)[0]  # author_details as plain JSON
+        assert kinds[rec.pmid] == ("blob" if len(text.encode()) >= detail_codec.MIN_BYTES else "text"), rec.pmid
+        value = stored(db, rec.pmid, "author_details")
+        assert detail_codec.unpack(value) == text
+        if isinstance(value, bytes):
+            dict_id = zstandard.get_frame_parameters(value).dict_id
+            assert dict_id in raw_codec.dictionaries() and len(value) < len(text.encode()) / 2
+    book = next(r for r in recs if r.book is not None)
+    assert publications.read_publications(db, [book.pmid])[0].book == book.book
+
+
+def test_the_read_path_and_exports_give_what_the_plain_format_gave(db_path, tmp_path, monkeypatch):
+    """Same records stored twice, the plain JSON way (every column text, sections whole) and
+    the current way: every shape a reader gets is identical."""
+    recs = recorded()
+    pmids = [r.pmid for r in recs]
+    new = open_db(db_path)
+    publications.save_publications(new, recs, topic="t", now=NOW)
+    monkeypatch.setattr(publications, "encode_sections", lambda sections, abstract: publications._json(sections))
+    monkeypatch.setattr(detail_codec, "pack", lambda text: text)
+    plain = open_db(tmp_path / "plain.db")
+    publications.save_publications(plain, recs, topic="t", now=NOW)
+    monkeypatch.undo()
+    assert {t for (t,) in plain.execute("SELECT DISTINCT typeof(author_details) FROM publications")} == {"text"}
+    assert list(publications.iter_publications(new)) == list(publications.iter_publications(plain))
+    assert publications.read_publications(new, pmids) == publications.read_publications(plain, pmids)
+    assert digest_queries.publication_details(new, pmids) == digest_queries.publication_details(plain, pmids)
+    assert list(publications.iter_publication_table(new)) == list(publications.iter_publication_table(plain))
+
+
+def test_a_database_written_before_reads_the_same(tmp_path, db_path):
+    """tests/data/main-format.db.gz was written by main's own code (zstd 2 + pubmed-1 raw
+    frames, sections with texts, plain detail JSON); it opens, migrates and reads exactly as
+    the same records stored now."""
+    old = open_db(old_db(tmp_path))
+    pmids = [r[0] for r in old.execute("SELECT pmid FROM publications ORDER BY pmid")]
+    assert len(pmids) == 9
+    assert {t for (t,) in old.execute("SELECT DISTINCT typeof(author_details) FROM publications")} == {"text"}
+    recs = [r for r in recorded() if r.pmid in pmids]
+    new = open_db(db_path)
+    publications.save_publications(new, recs, topic="old-format", now=NOW)
+    assert [publications.get_publication(old, p) for p in pmids] == [publications.get_publication(new, p) for p in pmids]
+    assert list(publications.iter_publications(old)) == list(publications.iter_publications(new))
+    assert digest_queries.publication_details(old, pmids) == digest_queries.publication_details(new, pmids)
+    for rec in recs:
+        assert publications.read_publications(old, [rec.pmid])[0].abstract_sections == rec.abstract_sections
+        assert publications.raw_xml(old, rec.pmid) == rec.raw_xml == publications.raw_xml(new, rec.pmid)
+    old_ids = {zstandard.get_frame_parameters(b).dict_id for (b,) in old.execute("SELECT raw_xml FROM publication_raw")}
+    new_ids = {zstandard.get_frame_parameters(b).dict_id for (b,) in new.execute("SELECT raw_xml FROM publication_raw")}
+    assert old_ids != new_ids and old_ids | new_ids <= set(raw_codec.dictionaries())
+
+
+def test_an_old_row_is_rewritten_in_the_new_format_only_when_pubmed_revises_it(tmp_path):
+    db = open_db(old_db(tmp_path))
+    recs = {r.pmid: r for r in recorded()}
+    revised, kept = recs["38534005"], recs["29226023"]
+    revised.record_hash = "revised"
+    counts = publications.save_publications(db, [revised, kept])
+    assert counts == {"updated": 1, "unchanged": 1}
+    assert stored(db, revised.pmid, "typeof(author_details)") == "blob"
+    assert stored(db, kept.pmid, "typeof(author_details)") == "text"
+    for rec in (revised, kept):
+        assert publications.read_publications(db, [rec.pmid])[0].author_details == rec.author_details
+        assert publications.raw_xml(db, rec.pmid) == rec.raw_xml
+
+
+def test_raw_frames_carry_the_dictionary_id_and_come_back_byte_for_byte():
+    raws = [r.raw_xml for r in recorded()]
+    blobs = raw_codec.compress_many(raws)
+    current = zstandard.ZstdCompressionDict((raw_codec.DICT_DIR / raw_codec.CURRENT_DICT).read_bytes()).dict_id()
+    assert {zstandard.get_frame_parameters(b).dict_id for b, _ in blobs} == {current}
+    assert [raw_codec.decompress(b, c) for b, c in blobs] == raws
+    assert sum(len(b) for b, _ in blobs) < sum(map(len, raws)) / 3
+
+
+def test_a_detail_frame_from_an_unknown_dictionary_is_a_clear_error():
+    other = zstandard.train_dictionary(1024, [b'{"a":%d,"b":"xyz"}' % i * 20 for i in range(200)])
+    blob = zstandard.ZstdCompressor(dict_data=other).compress(b'{"a":1}' * 30)
+    with pytest.raises(ValueError, match="does not ship"):
+        publications.decode_author_details(blob)
