@@ -108,15 +108,9 @@ def database_path(db) -> str:
         return "database"
 
 
-def connect_read_only(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """A plain read-only connection to a database file that another connection has open
-    (``db.prefetch``'s second reader)."""
-    return _connect_ro(path, False, check_same_thread=check_same_thread)
-
-
-def _connect_ro(path: Path, immutable: bool, *, check_same_thread: bool = True) -> sqlite3.Connection:
+def _connect_ro(path: Path, immutable: bool) -> sqlite3.Connection:
     uri = f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
-    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=check_same_thread)
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the file for real
     return conn

@@ -43,7 +43,6 @@ from typing import Iterable, Iterator
 
 from litwatch.db import detail_codec, raw_codec
 from litwatch.db.connection import transaction
-from litwatch.db.prefetch import prefetched_rows
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
 from litwatch.vocab.errors import QueryError
@@ -609,14 +608,15 @@ FLAT_COLUMNS = (
 
 
 def iter_publication_table(db, since: str | None = None, *, page: int = 1000) -> Iterator[tuple]:
-    """The flat view (``FLAT_COLUMNS``) of every publication, in stored order, as tuples
-    (read by a second thread while the caller writes: ``db.prefetch``)."""
+    """The flat view (``FLAT_COLUMNS``) of every publication, in stored order, as tuples."""
     sql = f"SELECT {', '.join(expr for _, expr in FLAT_COLUMNS)} FROM publications p"
     params: list = []
     if since:
         sql += " WHERE p.first_seen_at >= ?"
         params.append(since)
-    yield from prefetched_rows(db, sql + " ORDER BY p.rowid", params, page=page)
+    cur = db.execute(sql + " ORDER BY p.rowid", params)
+    while rows := cur.fetchmany(page):
+        yield from rows
 
 
 def search_publications(

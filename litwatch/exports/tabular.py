@@ -114,8 +114,7 @@ def write_publications_csv(db, out: IO[str], since: str | None = None) -> int:
     """The publications CSV from the store's flat view (``db.publications.FLAT_COLUMNS``):
     the same cells, and the same bytes, ``write_csv`` makes from the JSON shapes, without
     building them.  Each column has its own cell function and a page of rows becomes one
-    string, while the next page is read by a second thread: at a million rows this runs
-    within about 2x of ``sqlite3 -csv`` (bench/bench_export.py)."""
+    string (bench/bench_export.py measures it against ``sqlite3 -csv``)."""
     from litwatch.db.publications import FLAT_COLUMNS, iter_publication_table
 
     names = [name for name, _ in FLAT_COLUMNS]
