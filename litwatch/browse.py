@@ -27,4 +27,10 @@ def make_datasette(db_path: str | Path):
         from datasette.app import Datasette
     except ImportError:
         raise LitwatchError("litwatch browse needs Datasette: pip install 'litwatch[browse]'") from None
+    from datasette.plugins import pm
+
+    from litwatch import browse_plugin
+
+    if not pm.is_registered(browse_plugin):
+        pm.register(browse_plugin, name="litwatch")
     return Datasette([str(db_path)], metadata=load_metadata(db_path), settings={"default_page_size": 50})

@@ -4,6 +4,7 @@ foreign keys, the topics table, facets and canned queries from the shipped metad
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from export_support import build_store
@@ -106,3 +107,19 @@ def test_browse_on_a_missing_database_is_one_line(tmp_path):
     proc = litwatch("browse", db=tmp_path / "nope.db")
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1
     assert "no litwatch database there" in proc.stderr and not (tmp_path / "nope.db").exists()
+
+
+def test_compressed_detail_columns_read_as_json(store):
+    """Author details are stored as zstd frames; Datasette shows them (and SQL reads them) as JSON."""
+    ds = make_datasette(store)
+    rows = get(ds, "/litwatch.json?sql=select+pmid,+typeof(author_details)+as+t,+litwatch_json(author_details)+as+j"
+                   "+from+publications+where+typeof(author_details)+=+'blob'&_shape=objects")["rows"]
+    assert rows, "no compressed author details in the store"
+    details = json.loads(rows[0]["j"])
+    assert details and all(isinstance(a, dict) for a in details)
+
+    async def page():
+        return await ds.client.get(f"/litwatch/publications/{rows[0]['pmid']}")
+
+    html = asyncio.run(page()).text
+    assert "&lt;Binary" not in html and "Binary:" not in html
