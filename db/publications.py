@@ -41,6 +41,8 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Iterable, Iterator
 
+import orjson
+
 from litwatch.db import detail_codec, raw_codec
 from litwatch.db.connection import transaction
 from litwatch.vocab import ids
@@ -166,7 +168,7 @@ def _spans_to_sections(spans: list, abstract: str) -> list[dict]:
 def decode_sections(value: str | None, abstract: str | None) -> list[dict]:
     """The sections (``[{"label", "category", "text"}]``) from a stored ``abstract_sections``
     and the row's ``abstract``, whichever way the row was written."""
-    data = json.loads(value) if value else []
+    data = orjson.loads(value) if value else []
     if data and isinstance(data[0], list):
         return _spans_to_sections(data, abstract or "")
     return data
@@ -175,7 +177,8 @@ def decode_sections(value: str | None, abstract: str | None) -> list[dict]:
 def decode_json(value: str | bytes | None, empty=None):
     """A stored JSON column's value (a detail column may be a zstd frame), ``empty`` for none."""
     text = detail_codec.unpack(value)
-    return json.loads(text) if text else empty
+    # orjson: a whole record's nine JSON columns cost a third of an export in json.loads.
+    return orjson.loads(text) if text else empty
 
 
 def decode_author_details(value: str | bytes | None) -> list[Author]:
