@@ -99,9 +99,11 @@ def test_pages_follow_changes_and_faults(env, db_path, capsys, monkeypatch):
     shape = cli_json(capsys, config, "show", FOLLOWED)
     assert shape["status"] == "RECRUITING" and shape["enrollment"] == 60 and shape["history"] == []
     assert shape["followed"] is True and shape["topics"] == ["ketamine-bpd"]
-    # politeness: the configured delay (0.1 s) separates requests (less connection jitter)
+    # politeness: the configured delay (0.1 s) separates the requests.  Checked on average
+    # over the crawl, as the server saw them (one gap alone can shrink when the request
+    # before it was held up on a loaded machine, so a minimum gap would be a timing test).
     times = sorted(r["time"] for r in fake.log)
-    assert min(b - a for a, b in zip(times, times[1:])) >= 0.05
+    assert times[-1] - times[0] >= 0.05 * (len(times) - 1)
     assert fake.max_requests_per_minute() == len(fake.log)
 
     # The trial changes on ClinicalTrials.gov; the next crawl records what changed.
