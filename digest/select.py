@@ -312,8 +312,8 @@ def select_digest(db, watchlist: Watchlist, now: dt.datetime) -> DigestContent:
     sections: dict[str | None, TopicSection] = {}
     for topic in watchlist.topics:
         sections[topic.name] = TopicSection(topic.name, topic.title, [], query=topic.pubmed)
-    for name in by_topic:
-        if name not in sections and name is not None:  # a topic since removed from the watchlist
+    for name in sorted(n for n in by_topic if n is not None):
+        if name not in sections:  # a topic since removed from the watchlist (by name, as placed)
             sections[name] = TopicSection(name, titles.get(name, name), [])
     for name, groups in by_topic.items():
         if name is not None:
