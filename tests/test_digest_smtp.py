@@ -213,3 +213,20 @@ def test_unsubscribe_url_must_be_https():
     with pytest.raises(ConfigError) as err:
         make_watchlist(unsubscribe_url="http://lists.example.org/u")
     assert "digest.unsubscribe_url" in str(err.value)
+
+
+def test_papers_past_the_cap_are_claimed_and_listed_in_json_but_not_read(db, db_path, tmp_path):
+    """Only the papers a section shows are read in full; every pending one is claimed by the
+    ledger (straight from the database) and listed by --json, in reading order."""
+    for i in range(12):
+        demo.add_publication(db, str(500 + i), title=f"Paper {i}", topics=["ketamine-depression"])
+    settings = dataclasses.replace(_settings(db_path, None), outbox=str(tmp_path / "outbox"))
+    outcome = run_digest(db, settings, make_watchlist(max_per_section=3), send=True, clock=clock())
+    assert outcome.status == "delivered"
+    assert [p.pmid for p in outcome.content.publications] == ["511", "510", "509"]  # newest first, the cap
+    assert outcome.content.counts["publications"] == 12
+    assert outcome.as_json()["publications"] == [str(500 + i) for i in reversed(range(12))]
+    assert sorted(k for kind, k in ledger.digest_items(db, outcome.digest_id) if kind == "publication") == \
+        sorted(str(500 + i) for i in range(12))
+    assert "and 9 more" in outcome.text
+    assert run_digest(db, settings, make_watchlist(max_per_section=3), send=True, clock=clock()).status == "empty"
