@@ -610,16 +610,30 @@ FLAT_COLUMNS = (
 )
 
 
-def iter_publication_table(db, since: str | None = None, *, page: int = 1000) -> Iterator[tuple]:
-    """The flat view (``FLAT_COLUMNS``) of every publication, in stored order, as tuples."""
+def iter_publication_table(db, since: str | None = None, *, page: int = 1000,
+                           rowids: tuple[int, int] | None = None) -> Iterator[tuple]:
+    """The flat view (``FLAT_COLUMNS``) of every publication, in stored order, as tuples;
+    with ``rowids`` (lo, hi), only the rows with lo <= rowid < hi (``publication_rowid_span``)."""
     sql = f"SELECT {', '.join(expr for _, expr in FLAT_COLUMNS)} FROM publications p"
-    params: list = []
+    where, params = [], []
     if since:
-        sql += " WHERE p.first_seen_at >= ?"
+        where.append("p.first_seen_at >= ?")
         params.append(since)
+    if rowids is not None:
+        where.append("p.rowid >= ? AND p.rowid < ?")
+        params += list(rowids)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
     cur = db.execute(sql + " ORDER BY p.rowid", params)
     while rows := cur.fetchmany(page):
         yield from rows
+
+
+def publication_rowid_span(db) -> tuple[int, int]:
+    """(lowest rowid, highest rowid + 1) of the stored publications ((0, 0) when none): the
+    range a parallel export splits into pieces."""
+    lo, hi = db.execute("SELECT min(rowid), max(rowid) FROM publications").fetchone()
+    return (lo, hi + 1) if lo is not None else (0, 0)
 
 
 def search_publications(
