@@ -114,8 +114,8 @@ def _csv_flag(cell) -> str:
 
 
 # A parallel CSV export hands each worker this many rowids at a time, and keeps at most
-# two pieces per worker in flight (memory stays flat: a piece is ~20 MB of CSV text).
-PIECE_ROWIDS = 10_000
+# two pieces per worker in flight (memory stays flat: a piece is ~8 MB of CSV text).
+PIECE_ROWIDS = 4_000
 # Below this many rowids the workers' start-up (~0.2 s each) costs more than they save.
 PARALLEL_FROM = 50_000
 
