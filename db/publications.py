@@ -565,18 +565,29 @@ def get_publication(db, ident: str) -> dict | None:
 
 
 def iter_publications(db, since: str | None = None, *, page: int = IN_CHUNK) -> Iterator[dict]:
-    """Every stored publication (or those first seen on/after ``since``), by PMID, a page at a time.
+    """Every stored publication (or those first seen on/after ``since``), by PMID, a page at a time."""
+    for rowids in publication_rowids_by_pmid(db, since, page=page):
+        yield from publications_by_rowids(db, rowids)
 
-    Only the rowids are sorted by PMID; the rows are then read a page at a time by rowid
-    (sorting a million whole rows made SQLite spill gigabytes to temporary files)."""
+
+def publication_rowids_by_pmid(db, since: str | None = None, *, page: int = IN_CHUNK) -> Iterator[list[int]]:
+    """The rowids of the stored publications (or those first seen on/after ``since``) in PMID
+    order, a page at a time.  Only the rowids are sorted (sorting a million whole rows made
+    SQLite spill gigabytes to temporary files); ``publications_by_rowids`` reads the rows."""
     where, params = ("WHERE first_seen_at >= ?", [since]) if since else ("", [])
     order = db.execute(f"SELECT rowid FROM publications {where} ORDER BY CAST(pmid AS INTEGER)", params)
-    select = _SELECT.replace("SELECT ", "SELECT rowid AS _rowid, ", 1)
     while rowids := [r[0] for r in order.fetchmany(page)]:
-        rows = {row.pop("_rowid"): row
-                for row in _rows(db, f"{select} WHERE rowid IN ({','.join('?' * len(rowids))})", rowids)}
-        for pub in _complete(db, [_from_row(rows[i]) for i in rowids if i in rows]):
-            yield publication_json(pub)
+        yield rowids
+
+
+def publications_by_rowids(db, rowids: list[int]) -> list[dict]:
+    """The JSON shapes (``publication_json``) of these publications, in the order given."""
+    select = _SELECT.replace("SELECT ", "SELECT rowid AS _rowid, ", 1)
+    rows: dict[int, dict] = {}
+    for chunk in _chunks(rowids):
+        for row in _rows(db, f"{select} WHERE rowid IN ({','.join('?' * len(chunk))})", chunk):
+            rows[row.pop("_rowid")] = row
+    return [publication_json(pub) for pub in _complete(db, [_from_row(rows[i]) for i in rowids if i in rows])]
 
 
 # The flat CSV view of a publication (``export --format csv``): CONTRACT's keys, then the

@@ -7,6 +7,7 @@ Each command is a thin skin: the work is done by ``db.search``, ``db.publication
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import sys
 from collections import Counter
@@ -209,7 +210,13 @@ def export(ctx, fmt, kind, since):
     from litwatch.db.feeds import iter_feed_items
     from litwatch.db.publications import iter_publications
     from litwatch.db.trials import iter_trials
-    from litwatch.exports.tabular import write_csv, write_json, write_publications_csv
+    from litwatch.exports.tabular import (
+        json_texts,
+        publication_json_pieces,
+        write_csv,
+        write_json_pieces,
+        write_publications_csv,
+    )
 
     ctx.db  # open (or fail) before the first byte goes out: never a stray "[" before an error
     sources = {
@@ -230,7 +237,11 @@ def export(ctx, fmt, kind, since):
         write_csv(sources[kind](), sys.stdout, kind)
         return
     kinds = [kind] if kind else ["publications", "trials"]
-    write_json((record for name in kinds for record in sources[name]()), sys.stdout)
+    pieces = []
+    if "publications" in kinds:  # the big one: made by worker processes when it is big
+        pieces.append(publication_json_pieces(ctx.db, since))
+    pieces += [((1, record) for record in json_texts(sources[name]())) for name in kinds if name != "publications"]
+    write_json_pieces(itertools.chain.from_iterable(pieces), sys.stdout)
 
 
 @click.command("citations")

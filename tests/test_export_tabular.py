@@ -146,3 +146,19 @@ def test_parallel_csv_is_the_same_bytes_as_serial(db_path):
     since = io.StringIO()
     assert write_publications_csv(db, since, "2999-01-01", workers=2, piece_rowids=3) == 0
     assert since.getvalue().count("\n") == 1  # the header alone
+
+
+def test_parallel_json_is_the_same_bytes_as_serial(db_path):
+    """Publications' JSON made by worker processes, pieces by PMID, equals the one-process export."""
+    from litwatch.db.publications import iter_publications
+    from litwatch.exports.tabular import publication_json_pieces, write_json_pieces
+
+    db = open_db(db_path)
+    for i in (5, 3, 11, 7, 1, 9, 2):  # stored out of PMID order: the export sorts
+        publications.save_publications(db, hostile(str(92000000 + i), f"Paper <i>{i}</i>"), "t")
+    serial, parallel, by_pieces = io.StringIO(), io.StringIO(), io.StringIO()
+    assert write_json(iter_publications(db), serial) == 7
+    assert write_json_pieces(publication_json_pieces(db, workers=2, piece=2), parallel) == 7
+    assert write_json_pieces(publication_json_pieces(db, workers=1), by_pieces) == 7
+    assert parallel.getvalue() == serial.getvalue() == by_pieces.getvalue()
+    assert [r["pmid"] for r in json.loads(serial.getvalue())] == [str(92000000 + i) for i in (1, 2, 3, 5, 7, 9, 11)]
