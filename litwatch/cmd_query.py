@@ -199,8 +199,10 @@ def _write_references(db, fmt: str, publications) -> int:
 @click.option("--kind", type=SuggestingChoice(["publications", "trials", "feed_items"]), default=None,
               help="Default: publications and trials (json); publications (csv, ris, bibtex, csl-json).")
 @click.option("--since", callback=_date, metavar="YYYY-MM-DD", help="Only records first seen on or after this date.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Processes making a big CSV/JSON export of publications (default: one per core, up to 4).")
 @pass_ctx
-def export(ctx, fmt, kind, since):
+def export(ctx, fmt, kind, since, workers):
     """Everything stored (or since a date) to stdout, streamed.
 
     json: a list of CONTRACT's shapes (HTML title/abstract plus title_text/abstract_text);
@@ -231,7 +233,7 @@ def export(ctx, fmt, kind, since):
         _write_references(ctx.db, fmt, sources["publications"]())
         return
     if fmt == "csv" and kind in (None, "publications"):
-        write_publications_csv(ctx.db, sys.stdout, since)
+        write_publications_csv(ctx.db, sys.stdout, since, workers=workers)
         return
     if fmt == "csv":
         write_csv(sources[kind](), sys.stdout, kind)
@@ -239,7 +241,7 @@ def export(ctx, fmt, kind, since):
     kinds = [kind] if kind else ["publications", "trials"]
     pieces = []
     if "publications" in kinds:  # the big one: made by worker processes when it is big
-        pieces.append(publication_json_pieces(ctx.db, since))
+        pieces.append(publication_json_pieces(ctx.db, since, workers=workers))
     pieces += [((1, record) for record in json_texts(sources[name]())) for name in kinds if name != "publications"]
     write_json_pieces(itertools.chain.from_iterable(pieces), sys.stdout)
 

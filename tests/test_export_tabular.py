@@ -141,10 +141,10 @@ def test_parallel_csv_is_the_same_bytes_as_serial(db_path):
         publications.save_publications(db, hostile(str(91000000 + i), f"Paper, number {i} =x"), "t")
     serial, parallel = io.StringIO(), io.StringIO()
     assert write_publications_csv(db, serial, workers=1) == 7
-    assert write_publications_csv(db, parallel, workers=2, piece_rowids=2) == 7
+    assert write_publications_csv(db, parallel, workers=2, piece_rowids=2, parallel_from=0) == 7
     assert parallel.getvalue() == serial.getvalue()
     since = io.StringIO()
-    assert write_publications_csv(db, since, "2999-01-01", workers=2, piece_rowids=3) == 0
+    assert write_publications_csv(db, since, "2999-01-01", workers=2, piece_rowids=3, parallel_from=0) == 0
     assert since.getvalue().count("\n") == 1  # the header alone
 
 
@@ -158,7 +158,7 @@ def test_parallel_json_is_the_same_bytes_as_serial(db_path):
         publications.save_publications(db, hostile(str(92000000 + i), f"Paper <i>{i}</i>"), "t")
     serial, parallel, by_pieces = io.StringIO(), io.StringIO(), io.StringIO()
     assert write_json(iter_publications(db), serial) == 7
-    assert write_json_pieces(publication_json_pieces(db, workers=2, piece=2), parallel) == 7
+    assert write_json_pieces(publication_json_pieces(db, workers=2, piece=2, parallel_from=0), parallel) == 7
     assert write_json_pieces(publication_json_pieces(db, workers=1), by_pieces) == 7
     assert parallel.getvalue() == serial.getvalue() == by_pieces.getvalue()
     assert [r["pmid"] for r in json.loads(serial.getvalue())] == [str(92000000 + i) for i in (1, 2, 3, 5, 7, 9, 11)]

@@ -120,6 +120,15 @@ PIECE_ROWIDS = 4_000
 PARALLEL_FROM = 50_000
 
 
+def default_workers() -> int:
+    """Processes for a big export: one per core this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return min(cores, 4)
+
+
 def _cell_functions(names: list[str]) -> list:
     return [_csv_flag if name in _FLAG_CELLS else _csv_made if name in _MADE_CELLS
             else _csv_markup if name in MARKUP_FIELDS else csv_text for name in names]
@@ -149,7 +158,7 @@ def csv_piece(path: str, since: str | None, lo: int, hi: int) -> tuple[int, str]
 
 
 def write_publications_csv(db, out: IO[str], since: str | None = None, *, workers: int | None = None,
-                           piece_rowids: int = PIECE_ROWIDS) -> int:
+                           piece_rowids: int = PIECE_ROWIDS, parallel_from: int = PARALLEL_FROM) -> int:
     """The publications CSV from the store's flat view (``db.publications.FLAT_COLUMNS``):
     the same cells, and the same bytes, ``write_csv`` makes from the JSON shapes, without
     building them.  Each column has its own cell function and a page of rows becomes one
@@ -167,11 +176,9 @@ def write_publications_csv(db, out: IO[str], since: str | None = None, *, worker
 
     csv.writer(out).writerow([name for name, _ in FLAT_COLUMNS])
     lo, hi = publication_rowid_span(db)
-    chosen = workers is not None
-    workers = workers if chosen else min(os.cpu_count() or 1, 4)
+    workers = workers or default_workers()
     path = database_path(db)
-    small = hi - lo < max(PARALLEL_FROM, 2 * piece_rowids)
-    if workers < 2 or (small and not chosen) or not os.path.isfile(path):
+    if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path):
         count = 0
         for n, text in _csv_lines(iter_publication_table(db, since)):
             out.write(text)
@@ -262,18 +269,17 @@ def json_piece(path: str, rowids: list[int]) -> tuple[int, str]:
 
 
 def publication_json_pieces(db, since: str | None = None, *, workers: int | None = None,
-                            piece: int = 2000) -> Iterator[tuple[int, str]]:
+                            piece: int = 2000, parallel_from: int = PARALLEL_FROM) -> Iterator[tuple[int, str]]:
     """The publications' JSON elements by PMID, as ``write_json_pieces`` pieces.  A big table
     is turned into JSON by worker processes (one per core, up to 4), ``piece`` records at a
     time, while the pieces are written in order; a small one in this process."""
     from litwatch.db.connection import database_path
     from litwatch.db.publications import publication_rowid_span, publication_rowids_by_pmid
 
-    chosen = workers is not None
-    workers = workers if chosen else min(os.cpu_count() or 1, 4)
+    workers = workers or default_workers()
     path = database_path(db)
     lo, hi = publication_rowid_span(db)
-    if workers < 2 or (hi - lo < PARALLEL_FROM and not chosen) or not os.path.isfile(path):
+    if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path):
         from litwatch.db.publications import publications_by_rowids
 
         for rowids in publication_rowids_by_pmid(db, since):
