@@ -41,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_pubmed import HEAD, TAIL, run_bare, templates  # noqa: E402
+from _data import HEAD, TAIL, templates  # noqa: E402
+from bench_pubmed import run_bare  # noqa: E402
 
 from litwatch.crawler import eutils  # noqa: E402
 from litwatch.fakes.eutils import FakeEutils  # noqa: E402
@@ -115,7 +116,7 @@ def bare_rate(records, tmp: Path) -> float:
             fh.write(xml + b"\n")
         fh.write(TAIL)
     t0, c0 = time.perf_counter(), time.process_time()
-    n = run_bare(str(path))
+    n = run_bare(str(path), "")
     return n / (time.perf_counter() - t0), n / (time.process_time() - c0)
 
 

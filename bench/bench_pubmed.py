@@ -80,13 +80,13 @@ def run_entrez(path: str, _db: str) -> int:
 
 
 def run_ours(path: str, db_path: str) -> int:
-    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.crawler.parse_worker import prepared
     from litwatch.db import open_db
     from litwatch.db.publications import save_stream
 
     with tempfile.TemporaryDirectory() as tmp:
         db = open_db(db_path or Path(tmp) / "bench.db")
-        counts = save_stream(db, parse_pubmed(path), topic="bench", batch_size=BATCH)
+        counts = save_stream(db, prepared(path), topic="bench", batch_size=BATCH)
         db.conn.close()
     assert not counts.get("errors") and not counts.get("unchanged"), counts
     return counts["new"] + counts["updated"]
@@ -100,7 +100,7 @@ def child(kind: str, path: str, db_path: str) -> None:
     if kind == "entrez":
         import Bio.Entrez  # noqa: F401
     elif kind.startswith("ours"):
-        import litwatch.crawler.pubmed_parse  # noqa: F401
+        import litwatch.crawler.parse_worker  # noqa: F401
         import litwatch.db.publications  # noqa: F401
         if db_path:
             from litwatch.db import open_db

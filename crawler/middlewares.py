@@ -166,7 +166,7 @@ class BackoffRetryMiddleware:
         if response.status in RETRY_STATUSES:
             reason = f"HTTP {response.status}"
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        elif response.status == 200 and not response.body.strip() and request.method != "HEAD":
+        elif response.status == 200 and (not response.body or response.body.isspace()) and request.method != "HEAD":
             reason = "empty body"
         if reason is None:
             return response

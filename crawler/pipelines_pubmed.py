@@ -1,17 +1,16 @@
-"""Item pipelines of the PubMed spider: normalise -> validate -> quarantine -> store.
+"""Item pipelines of the PubMed spider: quarantine -> store.
 
-The spider yields one ``pubmed_batch`` item per efetch answer (its parsed records, the
-parser's error markers and the PMIDs PubMed did not return), so the store writes each
-answer in one transaction; plus small bookkeeping items (``topic_link``, ``trial_link``,
-``queue_stored``, ``topic_done``, ``topic_failed``).  Each pipeline does one thing:
+The spider yields one ``pubmed_batch`` item per efetch answer (its records as rows ready
+for the store, the error markers and the PMIDs PubMed did not return), so the store writes
+each answer in one transaction; plus small bookkeeping items (``topic_link``,
+``trial_link``, ``queue_stored``, ``topic_done``, ``topic_failed``).  Records are
+normalised and checked where they are parsed, in the parsing processes
+(``crawler.pubmed_checks`` through ``crawler.parse_worker``): one that fails a check comes
+as an error marker, like one that did not parse.  Each pipeline does one thing:
 
-- ``NormalisePublicationPipeline``: identifier spellings (PMC id case, DOI prefix) through
-  ``vocab.ids``; authors and other lists stay exactly as PubMed lists them;
-- ``ValidatePublicationPipeline``: a record without PMID or without any title and abstract
-  is not usable: it moves to the batch's errors;
 - ``QuarantinePipeline``: every error keeps its raw XML in ``quarantine`` (key = PMID) with
   one log line (PMID + reason); the next crawl fetches quarantined PMIDs again;
-- ``StorePublicationPipeline``: ``db.publications.save_publications``, the queue, trial
+- ``StorePublicationPipeline``: ``db.publications.save_rows`` (SQL only), the queue, trial
   links, and the topic's watermark after its records are committed.
 """
 
@@ -19,58 +18,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 
-from litwatch.crawler.pipelines_base import CrawlerPipeline as _Pipeline
 from litwatch.crawler.pipelines_base import DbPipeline as _DbPipeline
-from litwatch.crawler.pubmed_parse import RecordError
 from litwatch.crawler.spiders.pubmed import SOURCE
 from litwatch.db import publications
 from litwatch.db.crawl_state import quarantine, record_failure, set_watermark
-from litwatch.vocab import ids
-
-_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-class NormalisePublicationPipeline(_Pipeline):
-    """Identifier spellings through vocab.ids; lists are left exactly as PubMed sent them
-    (two co-authors may share a display name: nothing is de-duplicated)."""
-
-    def process_item(self, item):
-        if item.get("_type") != "pubmed_batch":
-            return item
-        for rec in item["records"]:
-            if rec.doi and not rec.doi.startswith("10."):  # "doi:10…", a doi.org link
-                rec.doi = ids.normalise_doi(rec.doi) or rec.doi.strip()
-            if rec.pmcid:
-                rec.pmcid = ids.normalise_pmcid(rec.pmcid) or rec.pmcid.strip().upper()
-        return item
-
-
-class ValidatePublicationPipeline(_Pipeline):
-    stage = "validate"
-
-    def process_item(self, item):
-        if item.get("_type") != "pubmed_batch":
-            return item
-        good = []
-        for rec in item["records"]:
-            problem = None
-            if not str(rec.pmid or "").isdigit():
-                problem = f"bad PMID {rec.pmid!r}"
-            elif not (rec.title or rec.abstract):
-                problem = "record has neither title nor abstract"
-            else:
-                for name in ("entrez_date", "create_date"):
-                    value = getattr(rec, name)
-                    if value and not _DAY_RE.fullmatch(value):
-                        problem = f"bad {name.replace('_', ' ')} {value!r}"
-            if problem:
-                item["errors"].append(RecordError(problem, rec.pmid, rec.raw_xml))
-            else:
-                good.append(rec)
-        item["records"] = good
-        return item
 
 
 class QuarantinePipeline(_DbPipeline):
@@ -86,11 +38,15 @@ class QuarantinePipeline(_DbPipeline):
 
 
 class StorePublicationPipeline(_DbPipeline):
+    def open_spider(self):
+        super().open_spider()
+        publications.tune_for_bulk(self.db)
+
     def process_item(self, item):
         kind = item.get("_type")
         counts = self.spider.counts
         if kind == "pubmed_batch":
-            saved = publications.save_publications(self.db, item["records"], topic=item.get("topic"))
+            saved = publications.save_rows(self.db, item["records"], topic=item.get("topic"))
             counts.update(saved)
             if item.get("topic"):
                 # A quarantined or missing record still belongs to the topic that found it:

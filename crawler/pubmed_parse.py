@@ -681,7 +681,7 @@ def _parse_chunk(raw: bytes) -> Iterator[Publication | RecordError]:
     yield from _parse_chunk(raw[inner.start():])
 
 
-def _check_container(head: bytes) -> None:
+def check_container(head: bytes) -> None:
     """No record at all: fine for an empty PubmedArticleSet, else not an efetch answer."""
     text = head.strip()
     if b"<PubmedArticleSet" in text and (b"</PubmedArticleSet>" in text or text.endswith(b"<PubmedArticleSet/>")):
@@ -690,40 +690,80 @@ def _check_container(head: bytes) -> None:
     raise etree.XMLSyntaxError(f"not a PubmedArticleSet: {text[:80]!r}", None, 0, 0)
 
 
+def record_blocks(source: bytes | str | IO[bytes], size: int = READ_SIZE) -> Iterator[bytes]:
+    """The input in pieces of about ``size`` bytes, each cut right after a record's end tag
+    (so no record straddles two pieces; the last piece is whatever is left).
+
+    ``source`` is the answer's bytes, a path, or a binary file object (read ``size`` at a
+    time).  Cutting is two byte searches a piece: cheap enough for the process that hands the
+    pieces to parsing processes (``crawler.parse_worker``)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        pos = 0
+        while len(data) - pos > size:
+            cut = _last_end(data, pos + size, len(data))
+            if cut <= pos:  # one record longer than a piece: up to its end
+                cut = _first_end(data, pos + size)
+                if cut == -1:
+                    break
+            yield data[pos:cut]
+            pos = cut
+        yield data[pos:]
+        return
+    fh = open(source, "rb") if isinstance(source, str) else source
+    try:
+        buf = b""
+        while True:
+            block = fh.read(size)
+            if not block:
+                break
+            buf += block
+            cut = _last_end(buf, 0, len(buf))
+            if cut > 0:
+                yield buf[:cut]
+                buf = buf[cut:]
+        yield buf
+    finally:
+        if isinstance(source, str):
+            fh.close()
+
+
+_END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
+
+
+def _last_end(data: bytes, lo: int, hi: int) -> int:
+    """Just after the last record end tag in ``data[lo:hi]`` (searching back from ``hi``), or -1."""
+    best = -1
+    for tag in _END_TAGS:  # the second search only looks after what the first found
+        i = data.rfind(tag, max(lo, best), hi)
+        if i != -1:
+            best = max(best, i + len(tag))
+    return best if best > lo else -1
+
+
+def _first_end(data: bytes, pos: int) -> int:
+    found = [i + len(t) for t in _END_TAGS if (i := data.find(t, pos)) != -1]
+    return min(found) if found else -1
+
+
+def parse_block(block: bytes) -> Iterator[Publication | RecordError]:
+    """Every record of a piece of the input (``record_blocks``): Publications or RecordErrors."""
+    for raw, _ in _records(block, 0, final=True):
+        yield from _parse_chunk(raw)
+
+
 def parse_pubmed(source: bytes | str | IO[bytes]) -> Iterator[Publication | RecordError]:
     """Yield Publications (or RecordErrors) from an efetch answer.
 
     ``source`` is the answer's bytes, a path, or a binary file object (read in 1 MB blocks).
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        found = False
-        for raw, _ in _records(data, 0, final=True):
+    found = False
+    head = None
+    for block in record_blocks(source):
+        if head is None:
+            head = block[:4096]
+        for rec in parse_block(block):
             found = True
-            yield from _parse_chunk(raw)
-        if not found:
-            _check_container(data[:4096])
-        return
-    fh = open(source, "rb") if isinstance(source, str) else source
-    try:
-        buf = b""
-        found = False
-        head = b""
-        while True:
-            block = fh.read(READ_SIZE)
-            final = not block
-            buf += block
-            if not head:
-                head = buf[:4096]
-            pos = 0
-            for raw, pos in _records(buf, 0, final):
-                found = True
-                yield from _parse_chunk(raw)
-            buf = buf[pos:]
-            if final:
-                break
-        if not found:
-            _check_container(head)
-    finally:
-        if isinstance(source, str):
-            fh.close()
+            yield rec
+    if not found:
+        check_container(head or b"")

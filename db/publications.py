@@ -34,9 +34,7 @@ books included, so every consumer of the contract keeps working), plus ``record_
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
-import threading
 from collections import Counter
 from dataclasses import asdict
 from typing import Iterable, Iterator
@@ -212,54 +210,95 @@ def _row(rec: Publication) -> tuple:
     return tuple(values)
 
 
-def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None,
-                      rows: dict | None = None) -> Counter:
-    """Store parsed records in one transaction; returns counts new / updated / unchanged.
+# A record ready for ``save_rows``: plain values only, so a batch pickles small and fast
+# from a parsing process (``crawler.parse_worker``) and the writer runs SQL only:
+# (pmid, record_hash, row values (``COLUMNS``), raw blob, raw codec,
+#  corrections ((ref_type, other_pmid or "", note or ""), ...), databank NCTs, abstract NCTs)
+ROW_PMID, ROW_HASH = 0, 1
+
+
+def prepare_rows(records: Iterable[Publication]) -> list[tuple]:
+    """Publications -> rows for ``save_rows`` (the CPU part of storing: row values with their
+    JSON, and the raw records compressed in one GIL-free call for the whole batch)."""
+    records = [r for r in records if r.pmid]
+    raws = [r.raw_xml for r in records if r.raw_xml is not None]
+    blobs = iter(raw_codec.compress_many(raws))
+    out = []
+    for rec in records:
+        blob, codec = next(blobs) if rec.raw_xml is not None else (None, None)
+        corrections = tuple((c.ref_type, c.other_pmid or "", c.note or "") for c in rec.corrections)
+        out.append((rec.pmid, rec.record_hash, _row(rec), blob, codec, corrections,
+                    tuple(rec.databank_nct_ids), tuple(rec.abstract_nct_ids)))
+    return out
+
+
+class RowBatch:
+    """A batch of ``prepare_rows`` rows carried through the crawl's item pipelines as one
+    opaque value (its strings are clean already: the text pipeline need not walk them)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __reduce__(self):
+        return (RowBatch, (self.rows,))
+
+
+def save_publications(db, records: Iterable[Publication], topic: str | None = None, *, now: str | None = None) -> Counter:
+    """Store parsed records in one transaction; returns counts new / updated / unchanged
+    (``prepare_rows`` then ``save_rows``: the one save path)."""
+    return save_rows(db, prepare_rows(records), topic, now=now)
+
+
+def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str | None = None) -> Counter:
+    """Store prepared rows (``prepare_rows``) in one transaction: SQL only.
 
     A record whose ``record_hash`` equals the stored one is not rewritten (no FTS churn);
-    its topic link and queue entry are still recorded.  ``rows``: {pmid: ``_row(rec)``}
-    already built by the caller (``save_stream`` builds them on the parsing thread).
+    its topic link and queue entry are still recorded.  A PMID twice in a batch counts once.
     """
-    rows_ready = rows or {}
-    records = [r for r in records if r.pmid]
+    rows = list(rows)
     counts: Counter = Counter()
-    if not records:
+    if not rows:
         return counts
     now = now or utcnow()
-    existing = stored_hashes(db, [r.pmid for r in records])
-    rows, raws, raw_pmids, topic_rows, correction_rows, link_rows = [], [], [], [], [], []
+    existing = stored_hashes(db, [r[0] for r in rows])
+    values, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], []
     seen: set[str] = set()
-    for rec in records:
-        pmid = rec.pmid
-        old = existing.get(pmid)
+    for pmid, record_hash, row, blob, codec, corrections, databank, abstract in rows:
         if pmid in seen:
             continue
         seen.add(pmid)
+        old = existing.get(pmid)
         if old is None:
             counts["new"] += 1
-        elif old != rec.record_hash:
+        elif old != record_hash:
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
-        if old != rec.record_hash:
-            rows.append((rows_ready.get(pmid) or _row(rec)) + (now, now))
-            if rec.raw_xml is not None:
-                raws.append(rec.raw_xml)
-                raw_pmids.append(pmid)
+        if old != record_hash:
+            values.append(row + (now, now))
+            if blob is not None:
+                raw_rows.append((pmid, blob, codec))
         if topic:
             topic_rows.append((pmid, topic, now))
-        for c in rec.corrections:
-            correction_rows.append((pmid, c.ref_type, c.other_pmid or "", c.note or "", now))
-        for nct in rec.databank_nct_ids:
+        for ref_type, other, note in corrections:
+            correction_rows.append((pmid, ref_type, other, note, now))
+        for nct in databank:
             link_rows.append((nct, pmid, "databank", now))
-        for nct in rec.abstract_nct_ids:
+        for nct in abstract:
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
-    raw_rows = [(pmid, blob, codec) for pmid, (blob, codec) in zip(raw_pmids, raw_codec.compress_many(raws))]
     with transaction(db):
-        if rows:
+        if values:
             db.conn.execute(_STAGE_SQL)
-            db.conn.executemany(_STAGE_INSERT_SQL, rows)
+            db.conn.executemany(_STAGE_INSERT_SQL, values)
             db.conn.execute(_UPSERT_SQL)
             db.conn.execute(f"DELETE FROM {_STAGE}")
         db.conn.executemany("INSERT OR REPLACE INTO publication_raw (pmid, raw_xml, codec) VALUES (?, ?, ?)", raw_rows)
@@ -283,71 +322,65 @@ def save_publications(db, records: Iterable[Publication], topic: str | None = No
     return counts
 
 
-def save_stream(db, records: Iterable, topic: str | None = None, *, batch_size: int = 500) -> Counter:
-    """Bulk load: store a stream of parsed records (a backfill, a re-parse, the benchmark).
+def tune_for_bulk(db) -> None:
+    """A connection that stores many records (a crawl's store, a bulk load): checkpoint
+    every 40 MB of WAL instead of 4 MB (each checkpoint syncs the database file: with the
+    default, nearly every 500-record batch paid one) and keep 64 MB of pages cached, so the
+    index pages an insert touches on a big database stay in memory.  Both for this
+    connection only; WAL + synchronous=NORMAL as everywhere (db.connection says why)."""
+    db.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
+    db.execute(f"PRAGMA cache_size = {BULK_CACHE_KIB}")
 
-    The caller's thread parses each record and builds its row values (JSON included: the
-    pure-Python part of storing) while a writer thread stores the previous batch on its own
-    connection: it compresses the batch's raw records in one call and runs the SQL, both of
-    which release the GIL for the whole call, so the two threads overlap on a machine with
-    a core to spare.  (Compressing record by record, the writer gave the GIL away per
-    record and waited each time, up to the 5 ms switch interval, to get it back from the
-    busy parser: the threads ran in turn, not together.)  The queue between the threads is
-    short, so memory    stays flat.
-    Parse errors (anything not a Publication) are skipped and counted as ``errors``.
-    """
+
+def bulk_writer(db):
+    """A connection of its own to ``db``'s file, ``tune_for_bulk``-ed."""
+    from litwatch.db.connection import open_db
 
     path = db.execute("PRAGMA database_list").fetchone()[2]
-    batches: queue.Queue = queue.Queue(maxsize=2)
+    conn = open_db(path, migrate=False)
+    tune_for_bulk(conn)
+    return conn
+
+
+def save_stream(db, items: Iterable, topic: str | None = None, *, batch_size: int = 500) -> Counter:
+    """Bulk load: store a stream (a backfill, a re-parse, the benchmark); returns the counts.
+
+    ``items`` are ``prepare_rows`` rows, lists or ``RowBatch``es of them (what
+    ``crawler.parse_worker.prepared`` yields: parsed, row-built and compressed in other
+    processes, so this process runs SQL only), or Publications (prepared here, batch by
+    batch).  Anything else is a record that could not be read: counted as ``errors``.
+    Batches of ``batch_size`` are written in one transaction each on a bulk connection
+    (``bulk_writer``); memory stays flat whatever the stream's length.
+    """
+    conn = bulk_writer(db)
     counts: Counter = Counter()
-    failure: list[BaseException] = []
+    pending: list = []
+    publications: list[Publication] = []
 
-    def writer() -> None:
-        from litwatch.db.connection import open_db
+    def flush() -> None:
+        if publications:
+            pending.extend(prepare_rows(publications))
+            publications.clear()
+        if pending:
+            counts.update(save_rows(conn, pending, topic))
+            pending.clear()
 
-        conn = open_db(path, migrate=False)  # WAL + synchronous=NORMAL: db.connection says why
-        # A bulk load checkpoints every 40 MB of WAL instead of 4 MB (each checkpoint syncs
-        # the database file), and keeps 64 MB of pages cached: on a big database the index
-        # pages an insert touches then stay in memory (both for this connection only).
-        conn.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
-        conn.execute(f"PRAGMA cache_size = {BULK_CACHE_KIB}")
-        try:
-            while True:
-                item = batches.get()
-                if item is None:
-                    return
-                batch, ready = item
-                if not failure:
-                    try:
-                        counts.update(save_publications(conn, batch, topic, rows=ready))
-                    except BaseException as exc:  # reported in the caller's thread
-                        failure.append(exc)
-        finally:
-            conn.conn.close()
-
-    thread = threading.Thread(target=writer, name="litwatch-store", daemon=True)
-    thread.start()
-    batch: list[Publication] = []
-    ready: dict = {}
     try:
-        for rec in records:
-            if not isinstance(rec, Publication):
+        for item in items:
+            if isinstance(item, (RowBatch, list)):
+                pending.extend(item)
+            elif isinstance(item, tuple):
+                pending.append(item)
+            elif isinstance(item, Publication):
+                publications.append(item)
+            else:
                 counts["errors"] += 1
                 continue
-            batch.append(rec)
-            ready[rec.pmid] = _row(rec)
-            if len(batch) >= batch_size:
-                batches.put((batch, ready))
-                batch, ready = [], {}
-                if failure:
-                    break
-        if batch and not failure:
-            batches.put((batch, ready))
+            if len(pending) + len(publications) >= batch_size:
+                flush()
+        flush()
     finally:
-        batches.put(None)
-        thread.join()
-    if failure:
-        raise failure[0]
+        conn.conn.close()
     return counts
 
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import scrapy
@@ -58,7 +59,9 @@ from lxml import etree
 from litwatch.crawler import eutils
 from litwatch.crawler.base import LitwatchSpider
 from litwatch.crawler.middlewares import RetriesExhausted, retry_request
-from litwatch.crawler.pubmed_parse import RecordError, parse_pubmed
+from litwatch.crawler.parse_worker import ParsePool, WorkerDied
+from litwatch.crawler.pubmed_parse import check_container
+from litwatch.db.publications import ROW_PMID, RowBatch
 
 SOURCE = "pubmed"
 SLOT = "eutils"
@@ -126,8 +129,6 @@ class PubmedSpider(LitwatchSpider):
     source = SOURCE
     custom_settings = {
         "ITEM_PIPELINES": {
-            "litwatch.crawler.pipelines_pubmed.NormalisePublicationPipeline": 100,
-            "litwatch.crawler.pipelines_pubmed.ValidatePublicationPipeline": 200,
             "litwatch.crawler.pipelines_pubmed.QuarantinePipeline": 300,
             "litwatch.crawler.pipelines_pubmed.StorePublicationPipeline": 400,
         },
@@ -179,6 +180,9 @@ class PubmedSpider(LitwatchSpider):
         if not self.lw_settings.ncbi_email:
             self.logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact address")
         self.db = self._open_db()
+        # The parsing processes start now (~0.1 s each), while the first searches run.
+        self.parse_pool = ParsePool()
+        self.parse_pool.start()
         self.today = dt.datetime.now(dt.timezone.utc).date()
         self.cap = search_cap()
         self.page = min(esearch_page(), self.cap)
@@ -476,42 +480,57 @@ class PubmedSpider(LitwatchSpider):
                 # Ask for the next slice before parsing this one: the download overlaps the parse.
                 yield self._history_fetch(run, window, history, ids, start + self.history_batch)
 
-        def read(body):
-            eutils.check_efetch(body)
-            return list(parse_pubmed(body))
-
-        records, retry = await self._parse_in_thread(response, read)
+        parsed, retry = await self._parse_in_workers(response)
         if retry is not None:
             yield retry
             return
-        if records is not None:
+        if parsed is not None:
+            rows, errors = parsed
             requested = response.meta["lw_pmids"]
-            returned = {r.pmid for r in records if r.pmid}
+            returned = {r[ROW_PMID] for r in rows} | {e.pmid for e in errors if e.pmid}
             missing = [p for p in requested if p not in returned]
             if hist is not None and missing:
                 run.incomplete = True
                 self.warn(f"{response.meta['lw_what']}: a short page ({len(returned)} of {len(requested)} records)")
-            self.counts["fetched"] += len(records)
+            self.counts["fetched"] += len(rows) + len(errors)
             yield {
                 "_type": "pubmed_batch",
                 "topic": run.topic,
                 "purpose": response.meta["lw_purpose"],
-                "records": [r for r in records if not isinstance(r, RecordError)],
-                "errors": [r for r in records if isinstance(r, RecordError)],
+                "records": RowBatch(rows),
+                "errors": errors,
                 "missing": missing,
             }
         for item in self._finish(run):
             yield item
 
-    async def _parse_in_thread(self, response, reader):
-        """``_answer`` with the parse in a worker thread: the reactor keeps downloading the
-        next batch meanwhile (lxml releases the GIL while it parses)."""
+    async def _parse_in_workers(self, response):
+        """``_answer`` with the parse in the worker processes (``crawler.parse_worker``):
+        the reactor keeps downloading meanwhile, and parsing holds no GIL of this process.
+        Returns ((rows, errors), None), (None, retry request), or (None, None) when the run
+        failed (retries used up, or a parsing process died: the topic fails, its watermark
+        stays, and the next crawl asks for these records again)."""
         import asyncio
 
         body = response.body
         self.counts["requests"] += 1
         try:
-            return await asyncio.to_thread(reader, body), None
+            eutils.check_efetch(body)
+            rows, errors, found = [], [], 0
+            for future in self.parse_pool.blocks(body):
+                try:
+                    batch, bad, n = await asyncio.wrap_future(future)
+                except BrokenProcessPool as exc:
+                    raise WorkerDied(f"a parsing process died ({exc})") from None
+                rows += batch.rows
+                errors += bad
+                found += n
+            if not found:
+                check_container(body[:4096])
+            return (rows, errors), None
+        except WorkerDied as exc:
+            self._failed(response.meta["lw_run"], f"{response.meta['lw_what']}: {exc}")
+            return None, None
         except (eutils.EUtilsError, etree.XMLSyntaxError) as exc:
             try:
                 return None, self._retry(response, str(exc)[:200])
@@ -555,3 +574,6 @@ class PubmedSpider(LitwatchSpider):
         db = getattr(self, "db", None)
         if db is not None:
             db.conn.close()
+        pool = getattr(self, "parse_pool", None)
+        if pool is not None:
+            pool.close()
