@@ -139,6 +139,15 @@ def result(future: Future) -> tuple[object, list[RecordError], int]:
         raise WorkerDied(f"a parsing process died ({exc})") from None
 
 
+def _unpack(done: tuple) -> Iterator:
+    """Yield a block's rows (if any) and errors; return how many records it held."""
+    rows, errors, found = done
+    if len(rows):
+        yield rows
+    yield from errors
+    return found
+
+
 def prepared(source: bytes | str | IO[bytes], *, workers: int = WORKERS) -> Iterator:
     """The records of an efetch answer (bytes, path or binary file) parsed by ``workers``
     processes: ``RowBatch``es of rows for ``db.publications.save_stream`` and the
@@ -155,15 +164,9 @@ def prepared(source: bytes | str | IO[bytes], *, workers: int = WORKERS) -> Iter
                 head = block[:4096]
             pending.append(pool.submit(block))
             if len(pending) > 2 * workers:
-                rows, errors, n = result(pending.popleft())
-                found += n
-                yield rows
-                yield from errors
+                found += yield from _unpack(result(pending.popleft()))
         while pending:
-            rows, errors, n = result(pending.popleft())
-            found += n
-            yield rows
-            yield from errors
+            found += yield from _unpack(result(pending.popleft()))
         if not found:
             check_container(head or b"")
     finally:

@@ -701,7 +701,7 @@ def record_blocks(source: bytes | str | IO[bytes], size: int = READ_SIZE) -> Ite
         data = bytes(source)
         pos = 0
         while len(data) - pos > size:
-            cut = _last_end(data, pos + size, len(data))
+            cut = _last_end(data, pos, pos + size)
             if cut <= pos:  # one record longer than a piece: up to its end
                 cut = _first_end(data, pos + size)
                 if cut == -1:

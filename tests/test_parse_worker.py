@@ -1,0 +1,93 @@
+"""Parsing in worker processes (issue 14, items 1-2): the same records, rows and errors as
+parsing in-process, and a worker that dies fails its topic without losing anything."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import PUBMED_FIXTURES
+from fault_support import env_for, expected_all, litwatch, rows, stored_pmids, watchlist
+
+from litwatch.crawler import parse_worker
+from litwatch.crawler.pubmed_parse import RecordError, parse_pubmed, record_blocks
+from litwatch.db import open_db, publications
+from litwatch.fakes.eutils import FakeEutils
+
+
+def _answer() -> bytes:
+    """Every recorded efetch record in one answer, plus one malformed and one without title."""
+    import re
+
+    records = []
+    for path in sorted((PUBMED_FIXTURES / "efetch").glob("*.xml")):
+        records += re.findall(rb"<PubmedArticle>.*?</PubmedArticle>", path.read_bytes(), re.S)
+    broken = records[0].replace(b"<PMID Version=\"1\">", b"<PMID Version=\"1\">9", 1).replace(b"</Journal>", b"", 1)
+    untitled = re.sub(rb"<ArticleTitle>.*?</ArticleTitle>", b"<ArticleTitle/>", records[1], flags=re.S)
+    untitled = re.sub(rb"<Abstract>.*?</Abstract>", b"", untitled, flags=re.S)
+    untitled = untitled.replace(b"<PMID Version=\"1\">", b"<PMID Version=\"1\">8", 1)
+    return b"<?xml version=\"1.0\"?>\n<PubmedArticleSet>\n" + b"\n".join(records + [broken, untitled]) + b"\n</PubmedArticleSet>\n"
+
+
+def _dump(db) -> list[dict]:
+    pmids = [r[0] for r in db.execute("SELECT pmid FROM publications ORDER BY pmid").fetchall()]
+    out = [publications.publication_json(p) for p in publications.read_publications(db, pmids)]
+    for shape in out:
+        shape.pop("first_seen_at")
+    return out
+
+
+def test_blocks_cut_after_a_record_and_lose_no_byte():
+    data = _answer()
+    blocks = list(record_blocks(data, 50_000))
+    assert len(blocks) > 3 and b"".join(blocks) == data
+    assert all(b.rstrip().endswith((b"</PubmedArticle>", b"</PubmedBookArticle>")) for b in blocks[:-1])
+
+
+def test_workers_store_what_the_in_process_path_stores_and_keep_the_errors(tmp_path):
+    data = _answer()
+    serial = open_db(tmp_path / "serial.db")
+    parsed = list(parse_pubmed(data))
+    publications.save_publications(serial, [r for r in parsed if not isinstance(r, RecordError)], "t")
+
+    pooled = open_db(tmp_path / "pooled.db")
+    items = list(parse_worker.prepared(data, workers=2))
+    errors = [i for i in items if isinstance(i, RecordError)]
+    counts = publications.save_stream(pooled, items, "t", batch_size=7)
+
+    assert _dump(pooled) == [s for s in _dump(serial) if s["title"] or s["abstract"]]
+    # One record did not parse, one has neither title nor abstract: both are errors with their PMID and bytes.
+    assert counts["errors"] == 2 and sorted(e.pmid[:1] for e in errors) == ["8", "9"]
+    assert all(e.raw and e.raw.startswith(b"<PubmedArticle>") for e in errors)
+    assert counts["new"] == len(_dump(pooled))
+    raw = publications.raw_xml(pooled, _dump(pooled)[0]["pmid"])
+    assert raw is not None and raw.startswith(b"<PubmedArticle>")
+
+
+def test_input_without_records_is_refused_like_the_in_process_parser():
+    import pytest
+    from lxml import etree
+
+    assert list(parse_worker.prepared(b"<?xml version=\"1.0\"?>\n<PubmedArticleSet></PubmedArticleSet>", workers=1)) == []
+    with pytest.raises(etree.XMLSyntaxError):
+        list(parse_worker.prepared(b"<html><body>502 Bad Gateway</body></html>", workers=1))
+
+
+def test_a_worker_that_dies_fails_the_topic_keeps_the_watermark_and_the_next_crawl_stores_everything(tmp_path):
+    db_path = tmp_path / "litwatch.db"
+    config = watchlist(tmp_path / "watchlist.toml")
+    with FakeEutils() as fake:
+        victim = sorted(expected_all(fake))[0]
+        env = env_for(db_path, eutils=fake, **{parse_worker.DIE_ENV: victim})
+        crashed = litwatch(env, config, "crawl", "--source", "pubmed", "--json")
+        assert crashed.returncode != 0
+        report = json.loads(crashed.stdout)["sources"]["pubmed"]
+        assert report["status"] != "ok"
+        assert any("a parsing process died" in e for e in report["errors"]), report["errors"]
+        assert victim not in set(stored_pmids(db_path))
+        assert rows(db_path, "SELECT watermark FROM crawl_state WHERE source = 'pubmed' AND topic = 'all'") == [(None,)]
+
+        env.pop(parse_worker.DIE_ENV)
+        again = litwatch(env, config, "crawl", "--source", "pubmed", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert set(stored_pmids(db_path)) == expected_all(fake)
+        assert rows(db_path, "SELECT watermark IS NOT NULL FROM crawl_state WHERE source = 'pubmed' AND topic = 'all'") == [(1,)]
