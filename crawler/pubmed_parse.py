@@ -90,8 +90,15 @@ def _escape(text: str | None) -> str:
     return html.escape(_clean(text), quote=False)
 
 
+def _folded(text: str) -> bool:
+    """Whether ``text`` is folded already (``" ".join(text.split())`` would not change it):
+    ``isprintable`` is False for every space but " ", so three cheap scans tell, where the
+    split and join allocate a string per word (most PubMed text is folded already)."""
+    return text.isprintable() and "  " not in text and not (text[:1] == " " or text[-1:] == " ")
+
+
 def _norm(text: str) -> str:
-    return " ".join(text.split())
+    return text if _folded(text) else " ".join(text.split())
 
 
 def plain_text(fragment: str | None) -> str:
@@ -187,7 +194,9 @@ def _plain(el) -> str:
 def _fold(text: str) -> str:
     """Spaces folded, control characters out; printable text without a space is just stripped."""
     if text.isprintable():
-        return text.strip() if " " not in text else " ".join(text.split())
+        if " " not in text:
+            return text.strip()
+        return text if "  " not in text and text[0] != " " and text[-1] != " " else " ".join(text.split())
     return " ".join(clean_text(text).split())
 
 
@@ -314,11 +323,14 @@ def _author(author) -> Author | None:
         tag = child.tag
         # Name parts hold only text (DTD): child.text, folded, without _plain's call.
         if tag == "LastName":
-            last = (_fold(child.text) if child.text and len(child) == 0 else _plain(child)) or None
+            text = child.text
+            last = (_fold(text) if text and not len(child) else _plain(child)) or None
         elif tag == "ForeName":
-            fore = (_fold(child.text) if child.text and len(child) == 0 else _plain(child)) or None
+            text = child.text
+            fore = (_fold(text) if text and not len(child) else _plain(child)) or None
         elif tag == "Initials":
-            initials = (_fold(child.text) if child.text and len(child) == 0 else _plain(child)) or None
+            text = child.text
+            initials = (_fold(text) if text and not len(child) else _plain(child)) or None
         elif tag == "AffiliationInfo":
             if affiliation is None:
                 for info in child:
@@ -651,19 +663,38 @@ def _records(buf: bytes, pos: int, final: bool) -> Iterator[tuple[bytes, int]]:
     A record runs to its end tag; at the end of the input (``final``) an unterminated one
     runs to the end.  ``_parse_chunk`` separates records whose end tag was lost."""
     while True:
-        m = _START_RE.search(buf, pos)
-        if not m:
+        start, end_tag = _next_start(buf, pos)
+        if start == -1:
             return
-        end_tag = b"</" + m.group(1) + b">"
-        end = buf.find(end_tag, m.end())
+        end = buf.find(end_tag, start)
         if end != -1:
             stop = end + len(end_tag)
         elif final:
             stop = len(buf)
         else:
             return  # incomplete: wait for more input
-        yield buf[m.start():stop], stop
+        yield buf[start:stop], stop
         pos = stop
+
+
+_NAME_ENDS = frozenset(b" \t\n\r\f\v>")
+
+
+def _next_start(buf: bytes, pos: int) -> tuple[int, bytes]:
+    """(where the next record starts, its end tag), or (-1, b""): ``_START_RE`` as byte
+    searches (between two records there is only a line break, so the search is short)."""
+    while True:
+        i = buf.find(b"<Pubmed", pos)
+        if i == -1:
+            return -1, b""
+        for name, end_tag in _RECORD_NAMES:
+            after = i + 1 + len(name)
+            if buf.startswith(name, i + 1) and after < len(buf) and buf[after] in _NAME_ENDS:
+                return i, end_tag
+        pos = i + 1
+
+
+_RECORD_NAMES = ((b"PubmedArticle", b"</PubmedArticle>"), (b"PubmedBookArticle", b"</PubmedBookArticle>"))
 
 
 def _parse_chunk(raw: bytes) -> Iterator[Publication | RecordError]:
