@@ -11,8 +11,10 @@ taking turns run after run so a busy moment on the machine hits them alike:
 
 - ``bare``:   ``lxml.etree.iterparse`` of the file, clearing each record (the floor);
 - ``entrez``: ``Bio.Entrez.read(handle, validate=False)`` (up to ``--entrez-max`` records);
-- ``ours``:   ``crawler.pubmed_parse.parse_pubmed`` into ``db.publications.save_stream`` into a
-  fresh database with every migration (FTS5 triggers included), raw XML compressed.
+- ``ours``:   ``crawler.parse_worker.prepared`` (the crawl's parser, checks and row building,
+  raw XML compressed, in two worker processes) into ``db.publications.save_stream`` (SQL
+  only) into a fresh database with every migration (FTS5 triggers included).  Peak memory
+  is this process's, plus the largest worker's.
 
 With ``--big-db`` it also ingests the first size's records under new PMIDs into that
 database (the cached 1,000,000-publication one of ``bench/_data.py``), taking turns with an
@@ -113,7 +115,10 @@ def child(kind: str, path: str, db_path: str) -> None:
     n = RUNNERS[kind](path, db_path)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"records": n, "seconds": seconds, "peak_mb": peak / 1024, "growth_mb": (peak - base) / 1024}))
+    # The parsing processes (ours): the largest one's peak (they have ended by now).
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps({"records": n, "seconds": seconds, "peak_mb": peak / 1024, "growth_mb": (peak - base) / 1024,
+                      "worker_peak_mb": workers / 1024}))
 
 
 def once(kind: str, path: Path, db_path: str = "") -> dict:
@@ -150,7 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_sizes:
             print(f"{'records':>8} {'MB':>6}  {'bare rec/s':>10} {'Entrez rec/s':>12} {'ours rec/s':>10}  {'ours/bare':>9} "
-                  f"{'ours/Entrez':>11}  {'peak MB bare/Entrez/ours':>26}  (medians of {args.repeat})", flush=True)
+                  f"{'ours/Entrez':>11}  {'peak MB bare/Entrez/ours':>40}  (medians of {args.repeat})", flush=True)
             for n in args.sizes:
                 path = Path(tmp) / f"efetch-{n}.xml"
                 build(path, n)
@@ -168,8 +173,9 @@ def main() -> None:
                 entrez = f"{rate['entrez']:>12.0f}" if "entrez" in rate else f"{'n/a':>12}"
                 vs_entrez = f"{rate['ours'] / rate['entrez']:>10.2f}x" if "entrez" in rate else f"{'n/a':>11}"
                 mem = " / ".join(f"{peak[k]:.0f}" if k in peak else "-" for k in ("bare", "entrez", "ours"))
+                mem += f" (+{statistics.median(r['worker_peak_mb'] for r in runs['ours']):.0f} a worker)"
                 print(f"{n:>8} {os.path.getsize(path) / 1e6:>6.0f}  {rate['bare']:>10.0f} {entrez} {rate['ours']:>10.0f}  "
-                      f"{rate['ours'] / rate['bare']:>8.2f}x {vs_entrez}  {mem:>26}  "
+                      f"{rate['ours'] / rate['bare']:>8.2f}x {vs_entrez}  {mem:>40}  "
                       f"per-run ours/bare {', '.join(f'{x:.2f}' for x in per_run)}", flush=True)
                 path.unlink()
         if args.big_db:

@@ -55,6 +55,10 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
 
 
 def main(argv: list[str] | None = None) -> int:
+    # No crawl needs numpy, but sqlite-utils imports it when it is installed (biopython, of
+    # the test extra, brings it): ~0.1 s of every crawl's start-up.  Marked absent here, so
+    # sqlite-utils takes its path without it.
+    sys.modules.setdefault("numpy", None)
     from litwatch.crawler.lifeline import die_with_parent
     from litwatch.vocab.text import redact, redact_std_streams
 

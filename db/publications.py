@@ -326,10 +326,12 @@ def tune_for_bulk(db) -> None:
     """A connection that stores many records (a crawl's store, a bulk load): checkpoint
     every 40 MB of WAL instead of 4 MB (each checkpoint syncs the database file: with the
     default, nearly every 500-record batch paid one) and keep 64 MB of pages cached, so the
-    index pages an insert touches on a big database stay in memory.  Both for this
+    index pages an insert touches on a big database stay in memory.  All for this
     connection only; WAL + synchronous=NORMAL as everywhere (db.connection says why)."""
     db.execute(f"PRAGMA wal_autocheckpoint = {BULK_CHECKPOINT_PAGES}")
     db.execute(f"PRAGMA cache_size = {BULK_CACHE_KIB}")
+    # The staging table (``_STAGE``) in memory, not in a temporary file: ~10 % less CPU a row.
+    db.execute("PRAGMA temp_store = MEMORY")
 
 
 def bulk_writer(db):
