@@ -68,6 +68,8 @@ SLOT = "eutils"
 # ids per esearch answer: every id of a window under the cap in one answer (about 20 bytes
 # each), so a window is never searched twice.  LITWATCH_ESEARCH_PAGE lowers it (test knob).
 ESEARCH_PAGE = eutils.ESEARCH_MAX_RETMAX
+# History slices asked for at a time (see _history_fetch).
+HISTORY_AHEAD = 3
 # PMIDs per elink request (POST, one id= each).
 ELINK_BATCH = 200
 # A queued or quarantined PMID PubMed keeps not returning is given up after this many
@@ -189,6 +191,7 @@ class PubmedSpider(LitwatchSpider):
         self.batch = efetch_batch()
         self.history_batch = int(os.environ.get("LITWATCH_EFETCH_BATCH") or eutils.HISTORY_BATCH)
         self.in_flight: set[str] = set()
+        self.expired: set[tuple[str, str]] = set()  # WebEnvs the history server lost
         for topic in self.topics:
             state = get_state(self.db, SOURCE, topic.name) or {}
             watermark = dt.date.fromisoformat(state["watermark"]) if state.get("watermark") else None
@@ -228,10 +231,12 @@ class PubmedSpider(LitwatchSpider):
             yield self._search(run, call, self.parse_citedin, f"papers citing {len(papers[i : i + ELINK_BATCH])} followed papers")
 
     # ------------------------------------------------------------ requests
-    def _request(self, run: Run, call: eutils.EUtilsCall, callback, what: str, **meta) -> scrapy.FormRequest:
+    def _request(self, run: Run, call: eutils.EUtilsCall, callback, what: str, *, priority: int = 0,
+                 **meta) -> scrapy.FormRequest:
         run.pending += 1
         return scrapy.FormRequest(
             call.url,
+            priority=priority,
             formdata=call.form(),
             callback=callback,
             errback=self.on_error,
@@ -265,12 +270,16 @@ class PubmedSpider(LitwatchSpider):
             yield self._request(run, call, self.parse_efetch, f"efetch of {len(batch)} PMIDs", lw_pmids=batch, lw_purpose=purpose)
 
     def _history_fetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str], start: int):
-        """One slice of a window's result set on the history server; the next slice is
-        asked for when this one arrives (so an expired WebEnv costs one request)."""
+        """One slice of a window's result set on the history server.  ``HISTORY_AHEAD``
+        slices are asked for at a time, the next when one arrives: the requests keep the
+        service's pace instead of waiting for each answer's transfer and its callback (an
+        expired WebEnv then costs at most that many requests)."""
         batch = ids[start : start + self.history_batch]
         call = eutils.efetch_history(self.lw_settings, history[0], history[1], start, len(batch))
+        # Slices in order (Scrapy's scheduler is last-in first-out within a priority).
         return self._request(run, call, self.parse_efetch, f"efetch {start}..{start + len(batch)} of {window.kind} {window.lo}..{window.hi}",
-                             lw_pmids=batch, lw_purpose="topic", lw_history=(window, history, ids, start))
+                             priority=-(start // self.history_batch), lw_pmids=batch, lw_purpose="topic",
+                             lw_history=(window, history, ids, start))
 
     def _known(self, pmids) -> set[str]:
         from litwatch.db.publications import known_pmids
@@ -449,7 +458,8 @@ class PubmedSpider(LitwatchSpider):
             if history and len(new) == len(ids):
                 # Every record of the result set is new: read it from the history server.
                 self.in_flight.update(new)
-                yield self._history_fetch(run, window, history, ids, 0)
+                for start in range(0, min(len(ids), HISTORY_AHEAD * self.history_batch), self.history_batch):
+                    yield self._history_fetch(run, window, history, ids, start)
             else:
                 yield from self._fetches(run, new, purpose="topic")
         else:  # mdat: records we hold that PubMed revised since
@@ -465,10 +475,13 @@ class PubmedSpider(LitwatchSpider):
             try:
                 _, retry = self._answer(response, eutils.check_efetch, passthrough=(eutils.HistoryExpired,))
             except eutils.HistoryExpired:
-                # The WebEnv is gone: what is not fetched yet is searched for again.
-                self.counts["history_expired"] += 1
-                self.in_flight.difference_update(ids[start:])
-                yield self._window(run, window)
+                # The WebEnv is gone: what is not fetched yet is searched for again, once
+                # (a slice asked for ahead comes back expired too; the new search covers it).
+                if history not in self.expired:
+                    self.expired.add(history)
+                    self.counts["history_expired"] += 1
+                    self.in_flight.difference_update(ids[start:])
+                    yield self._window(run, window)
                 for item in self._finish(run):
                     yield item
                 return
@@ -476,9 +489,10 @@ class PubmedSpider(LitwatchSpider):
                 yield retry
                 return
             self.counts["requests"] -= 1  # counted once, below
-            if start + self.history_batch < len(ids) and not run.failed:
-                # Ask for the next slice before parsing this one: the download overlaps the parse.
-                yield self._history_fetch(run, window, history, ids, start + self.history_batch)
+            ahead = start + HISTORY_AHEAD * self.history_batch
+            if ahead < len(ids) and not run.failed and history not in self.expired:
+                # Ask for a further slice before parsing this one: downloads overlap parsing.
+                yield self._history_fetch(run, window, history, ids, ahead)
 
         parsed, retry = await self._parse_in_workers(response)
         if retry is not None:
