@@ -2,7 +2,9 @@
 
 ``save_publications`` takes the ``vocab.records.Publication`` records of
 ``crawler.pubmed_parse`` (articles and Bookshelf chapters alike) and stores a batch in
-one transaction with ``executemany`` (the benchmark's end-to-end rate depends on it): an
+two steps, the one save path: ``prepare_rows`` (the CPU part: row values, compression;
+``crawler.parse_worker`` runs it in the parsing processes) and ``save_rows`` (SQL only, one
+transaction with ``executemany``: the benchmark's end-to-end rate depends on it): an
 upsert keyed by PMID that leaves an unchanged record (same ``record_hash``) untouched, the
 topic that found it, its corrections, the trials it cites (``trial_links`` source
 "databank" / "abstract"), and ``pubmed_queue.fetched_at``.  The raw record is kept
