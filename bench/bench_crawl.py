@@ -105,7 +105,9 @@ def one_run(records, tmp: Path) -> dict:
         paths = [r.path for r in fake.log]
         return {"wall": wall, "cpu": cpu, "stored": stored, "requests": len(fake.log), "esearch": paths.count("esearch"),
                 "efetch": paths.count("efetch"), "max_per_s": fake.max_in_window(1.0),
-                "statuses": sorted({r.status for r in fake.log})}
+                "statuses": sorted({r.status for r in fake.log}),
+                # The largest peak of any crawl process so far (the crawl or a parsing worker).
+                "peak_mb": cpu1.ru_maxrss / 1024}
 
 
 def bare_rate(records, tmp: Path) -> float:
@@ -139,7 +141,7 @@ def main() -> None:
             runs.append(run)
             print(f"run {i + 1}: {run['stored']} stored in {run['wall']:.2f} s = {run['stored'] / run['wall']:.0f} records/s; "
                   f"bare {bares[-1]:.0f} records/s; requests {run['requests']} (esearch {run['esearch']}, efetch {run['efetch']}), "
-                  f"at most {run['max_per_s']} in any second, statuses {run['statuses']}")
+                  f"at most {run['max_per_s']} in any second, statuses {run['statuses']}, peak {run['peak_mb']:.0f} MB")
     rate = statistics.median(r["stored"] / r["wall"] for r in runs)
     bare = statistics.median(bares)
     cpu_rate = statistics.median(r["stored"] / r["cpu"] for r in runs)
