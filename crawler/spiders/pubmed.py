@@ -37,10 +37,12 @@ for "Citing papers you follow"); the followed papers (``db.follows``) are asked 
 one batched ``elink`` (``pubmed_pubmed_citedin``, one ``id=`` per PMID) and only citing
 PMIDs not stored yet are fetched.
 
-The spider only requests and parses; it yields items the pipelines of
-``crawler.pipelines_pubmed`` normalise, validate, quarantine and store.  A topic's
-watermark moves (``topic_done`` item) only after every one of its requests succeeded and
-its records were stored; a failed topic keeps its watermark and is repeated next crawl.
+The spider only requests; each efetch answer is parsed, checked and turned into rows by
+the parsing processes (``crawler.parse_worker``) while the next answers download, and the
+spider yields items the pipelines of ``crawler.pipelines_pubmed`` quarantine and store.  A
+topic's watermark moves (``topic_done`` item) only after every one of its requests
+succeeded and its records were stored; a failed topic (a parsing process that died
+included) keeps its watermark and is repeated next crawl.
 
 Politeness: one download slot for the whole crawl and ``DOWNLOAD_DELAY`` from the allowed
 rate (3/s, 10/s with an API key) with a margin (``crawler.eutils.RATE_MARGIN``).
