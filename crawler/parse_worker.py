@@ -33,6 +33,9 @@ from litwatch.vocab.errors import LitwatchError
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 # Bytes per block: ~100 records, so one efetch answer of 500 keeps both workers busy.
 BLOCK = 2 << 20
+# An answer this small (a weekly crawl's few dozen records) is parsed right here while no
+# worker runs: starting two interpreters (~0.3 s of CPU, ~60 MB each) would cost more.
+INLINE_BYTES = BLOCK
 # Test knob: a worker that meets this PMID exits at once (a crash, for the fault tests).
 DIE_ENV = "LITWATCH_PARSE_DIE_ON_PMID"
 
@@ -42,9 +45,14 @@ class WorkerDied(LitwatchError):
 
 
 # ------------------------------------------------------------- in the worker
+_in_worker = False  # set in a worker process: the crash knob acts only there
+
+
 def _init(parent_pid: int) -> None:
     from litwatch.crawler.lifeline import PARENT_ENV, die_with_parent
 
+    global _in_worker
+    _in_worker = True
     os.environ[PARENT_ENV] = str(parent_pid)
     die_with_parent()
 
@@ -58,7 +66,7 @@ def prepare_block(block: bytes) -> tuple[object, list[RecordError], int]:
     from litwatch.crawler.pubmed_checks import normalise, problem
     from litwatch.db.publications import RowBatch, prepare_rows
 
-    die_on = os.environ.get(DIE_ENV)
+    die_on = os.environ.get(DIE_ENV) if _in_worker else None
     if die_on and f">{die_on}<".encode() in block:
         os._exit(70)
     good, errors, found = [], [], 0
@@ -95,6 +103,7 @@ class ParsePool:
     def __init__(self, workers: int = WORKERS):
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._started = False
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -105,7 +114,11 @@ class ParsePool:
         return self._pool
 
     def start(self) -> None:
-        """Start every worker now (each costs ~0.1 s of start-up), without waiting for them."""
+        """Start every worker now (each costs ~0.1 s of start-up), without waiting for them;
+        once (a crawl calls it when it schedules its first big fetch)."""
+        if self._started:
+            return
+        self._started = True
         for _ in range(self.workers):
             self._executor().submit(_ready)
 
@@ -117,7 +130,10 @@ class ParsePool:
             return self._executor().submit(prepare_block, block)
 
     def blocks(self, body: bytes) -> list[Future]:
-        """One efetch answer as futures of ``prepare_block`` results, in order."""
+        """One efetch answer as futures of ``prepare_block`` results, in order (a small
+        answer while no worker runs: parsed here, the futures already done)."""
+        if self._pool is None and len(body) <= INLINE_BYTES:
+            return [_done(prepare_block, block) for block in record_blocks(body, BLOCK)]
         return [self.submit(block) for block in record_blocks(body, BLOCK)]
 
     def _discard(self) -> None:
@@ -129,6 +145,15 @@ class ParsePool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _done(func, *args) -> Future:
+    future: Future = Future()
+    try:
+        future.set_result(func(*args))
+    except Exception as exc:  # as a worker's exception would arrive
+        future.set_exception(exc)
+    return future
 
 
 def result(future: Future) -> tuple[object, list[RecordError], int]:

@@ -91,3 +91,14 @@ def test_a_worker_that_dies_fails_the_topic_keeps_the_watermark_and_the_next_cra
         assert again.returncode == 0, again.stdout + again.stderr
         assert set(stored_pmids(db_path)) == expected_all(fake)
         assert rows(db_path, "SELECT watermark IS NOT NULL FROM crawl_state WHERE source = 'pubmed' AND topic = 'all'") == [(1,)]
+
+
+def test_a_small_answer_is_parsed_here_without_starting_workers():
+    """A weekly crawl's small answers cost no worker start-up; the results are the workers' kind."""
+    body = (PUBMED_FIXTURES / "efetch" / "38011560.xml").read_bytes()
+    pool = parse_worker.ParsePool()
+    futures = pool.blocks(body)
+    assert pool._pool is None and all(f.done() for f in futures)
+    batch, errors, found = parse_worker.result(futures[0])
+    assert found == 1 and not errors and len(batch.rows) == 1
+    pool.close()
