@@ -184,8 +184,9 @@ class PubmedSpider(LitwatchSpider):
         if not self.lw_settings.ncbi_email:
             self.logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact address")
         self.db = self._open_db()
-        # The parsing processes start with the first history fetch (a backfill: ~0.1 s each,
-        # while that answer downloads); a crawl fetching only small answers parses them here.
+        # The parsing processes start with a backfill's first history fetch (~0.1 s each,
+        # while that answer downloads), or with the first answer too big to parse here; a
+        # weekly crawl's small answers are parsed in this process (``ParsePool.blocks``).
         self.parse_pool = ParsePool()
         self.today = dt.datetime.now(dt.timezone.utc).date()
         self.cap = search_cap()
@@ -276,7 +277,8 @@ class PubmedSpider(LitwatchSpider):
         slices are asked for at a time, the next when one arrives: the requests keep the
         service's pace instead of waiting for each answer's transfer and its callback (an
         expired WebEnv then costs at most that many requests)."""
-        self.parse_pool.start()
+        if len(ids) > self.history_batch:  # a backfill: warm the workers while this downloads
+            self.parse_pool.start()
         batch = ids[start : start + self.history_batch]
         call = eutils.efetch_history(self.lw_settings, history[0], history[1], start, len(batch))
         # Slices in order (Scrapy's scheduler is last-in first-out within a priority).
