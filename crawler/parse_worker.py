@@ -36,7 +36,8 @@ BLOCK = 2 << 20
 # An answer this small (a weekly crawl's few dozen records) is parsed right here while no
 # worker runs: starting two interpreters (~0.3 s of CPU, ~60 MB each) would cost more.
 INLINE_BYTES = BLOCK
-# Test knob: a worker that meets this PMID exits at once (a crash, for the fault tests).
+# Test knob: a worker that meets this PMID exits at once (a crash, for the fault tests);
+# while it is set every answer goes to the workers.
 DIE_ENV = "LITWATCH_PARSE_DIE_ON_PMID"
 
 
@@ -132,7 +133,7 @@ class ParsePool:
     def blocks(self, body: bytes) -> list[Future]:
         """One efetch answer as futures of ``prepare_block`` results, in order (a small
         answer while no worker runs: parsed here, the futures already done)."""
-        if self._pool is None and len(body) <= INLINE_BYTES:
+        if self._pool is None and len(body) <= INLINE_BYTES and not os.environ.get(DIE_ENV):
             return [_done(prepare_block, block) for block in record_blocks(body, BLOCK)]
         return [self.submit(block) for block in record_blocks(body, BLOCK)]
 
