@@ -105,6 +105,7 @@ class ParsePool:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._started = False
+        self._no_processes = False  # this system cannot start them: every answer parsed here
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -114,10 +115,20 @@ class ParsePool:
                                              initializer=_init, initargs=(os.getpid(),))
         return self._pool
 
+    def _can_start(self) -> bool:
+        """False where worker processes cannot start (no POSIX semaphores, as in some
+        sandboxes): parsing then happens in this process, slower but complete."""
+        if self._pool is None and not self._no_processes:
+            try:
+                self._executor()
+            except (ImportError, OSError, NotImplementedError):
+                self._no_processes = True
+        return not self._no_processes
+
     def start(self) -> None:
         """Start every worker now (each costs ~0.1 s of start-up), without waiting for them;
         once (a crawl calls it when it schedules its first big fetch)."""
-        if self._started:
+        if self._started or not self._can_start():
             return
         self._started = True
         for _ in range(self.workers):
@@ -133,7 +144,8 @@ class ParsePool:
     def blocks(self, body: bytes) -> list[Future]:
         """One efetch answer as futures of ``prepare_block`` results, in order (a small
         answer while no worker runs: parsed here, the futures already done)."""
-        if self._pool is None and len(body) <= INLINE_BYTES and not os.environ.get(DIE_ENV):
+        small = len(body) <= INLINE_BYTES and not os.environ.get(DIE_ENV)
+        if (self._pool is None and small) or not self._can_start():
             return [_done(prepare_block, block) for block in record_blocks(body, BLOCK)]
         return [self.submit(block) for block in record_blocks(body, BLOCK)]
 

@@ -162,3 +162,23 @@ def test_parallel_json_is_the_same_bytes_as_serial(db_path):
     assert write_json_pieces(publication_json_pieces(db, workers=1), by_pieces) == 7
     assert parallel.getvalue() == serial.getvalue() == by_pieces.getvalue()
     assert [r["pmid"] for r in json.loads(serial.getvalue())] == [str(92000000 + i) for i in (1, 2, 3, 5, 7, 9, 11)]
+
+
+def test_an_export_without_worker_processes_runs_in_this_process(db_path, monkeypatch):
+    import multiprocessing
+
+    from litwatch.exports.tabular import write_publications_csv
+
+    db = open_db(db_path)
+    for i in range(3):
+        publications.save_publications(db, hostile(str(93000000 + i), f"Paper {i}"), "t")
+    serial = io.StringIO()
+    write_publications_csv(db, serial, workers=1)
+
+    def refuse(*args, **kwargs):
+        raise OSError("no semaphores here")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+    out = io.StringIO()
+    assert write_publications_csv(db, out, workers=2, piece_rowids=1, parallel_from=0) == 3
+    assert out.getvalue() == serial.getvalue()

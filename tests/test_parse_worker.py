@@ -102,3 +102,19 @@ def test_a_small_answer_is_parsed_here_without_starting_workers():
     batch, errors, found = parse_worker.result(futures[0])
     assert found == 1 and not errors and len(batch.rows) == 1
     pool.close()
+
+
+def test_without_worker_processes_every_answer_is_parsed_here(monkeypatch):
+    """A system that cannot start processes (no POSIX semaphores) still gets every record."""
+    import multiprocessing
+
+    def refuse(*args, **kwargs):
+        raise OSError("no semaphores here")
+
+    monkeypatch.setattr(multiprocessing, "get_context", refuse)
+    pool = parse_worker.ParsePool()
+    pool.start()
+    futures = pool.blocks(_answer())
+    assert pool._pool is None and all(f.done() for f in futures)
+    found = sum(parse_worker.result(f)[2] for f in futures)
+    assert found == sum(1 for _ in parse_pubmed(_answer()))

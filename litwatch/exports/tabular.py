@@ -120,6 +120,20 @@ PIECE_ROWIDS = 4_000
 PARALLEL_FROM = 50_000
 
 
+def usable_workers(workers: int) -> int:
+    """``workers``, or 1 where this system cannot run worker processes (no POSIX semaphores,
+    as in some sandboxes): the export then runs in this process, same bytes."""
+    if workers < 2:
+        return workers
+    try:
+        import multiprocessing
+
+        multiprocessing.get_context("spawn").Lock()
+    except (ImportError, OSError, NotImplementedError):
+        return 1
+    return workers
+
+
 def default_workers() -> int:
     """Processes for a big export: one per core this process may use, at most 4."""
     try:
@@ -176,7 +190,7 @@ def write_publications_csv(db, out: IO[str], since: str | None = None, *, worker
 
     csv.writer(out).writerow([name for name, _ in FLAT_COLUMNS])
     lo, hi = publication_rowid_span(db)
-    workers = workers or default_workers()
+    workers = usable_workers(workers or default_workers())
     path = database_path(db)
     if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path):
         count = 0
@@ -276,7 +290,7 @@ def publication_json_pieces(db, since: str | None = None, *, workers: int | None
     from litwatch.db.connection import database_path
     from litwatch.db.publications import publication_rowid_span, publication_rowids_by_pmid
 
-    workers = workers or default_workers()
+    workers = usable_workers(workers or default_workers())
     path = database_path(db)
     lo, hi = publication_rowid_span(db)
     if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path):
