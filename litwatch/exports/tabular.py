@@ -143,6 +143,20 @@ def default_workers() -> int:
     return min(cores, 4)
 
 
+def _parallel(db, workers: int | None, parallel_from: int) -> tuple[str, int] | None:
+    """(database file, workers) when an export of this table is worth worker processes and
+    they can run here; None for one process."""
+    from litwatch.db.connection import database_path
+    from litwatch.db.publications import publication_rowid_span
+
+    lo, hi = publication_rowid_span(db)
+    path = database_path(db)
+    workers = workers or default_workers()
+    if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path) or usable_workers(workers) < 2:
+        return None
+    return path, workers
+
+
 def _cell_functions(names: list[str]) -> list:
     return [_csv_flag if name in _FLAG_CELLS else _csv_made if name in _MADE_CELLS
             else _csv_markup if name in MARKUP_FIELDS else csv_text for name in names]
@@ -185,26 +199,19 @@ def write_publications_csv(db, out: IO[str], since: str | None = None, *, worker
     snapshot: a crawl storing meanwhile adds nothing (new rows get new rowids, past the
     range) and every row is written once.
     """
-    from litwatch.db.connection import database_path
     from litwatch.db.publications import FLAT_COLUMNS, iter_publication_table, publication_rowid_span
 
     csv.writer(out).writerow([name for name, _ in FLAT_COLUMNS])
-    lo, hi = publication_rowid_span(db)
-    workers = usable_workers(workers or default_workers())
-    path = database_path(db)
-    if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path):
-        count = 0
-        for n, text in _csv_lines(iter_publication_table(db, since)):
-            out.write(text)
-            count += n
-        return count
-    return _write_in_parallel(out, path, since, range(lo, hi, piece_rowids), piece_rowids, hi, workers)
-
-
-def _write_in_parallel(out: IO[str], path: str, since: str | None, starts: range, size: int, end: int,
-                       workers: int) -> int:
+    parallel = _parallel(db, workers, parallel_from)
+    if parallel is None:
+        pieces = _csv_lines(iter_publication_table(db, since))
+    else:
+        path, workers = parallel
+        lo, hi = publication_rowid_span(db)
+        tasks = ((path, since, start, min(start + piece_rowids, hi)) for start in range(lo, hi, piece_rowids))
+        pieces = in_order(csv_piece, tasks, workers)
     count = 0
-    for n, text in in_order(csv_piece, ((path, since, start, min(start + size, end)) for start in starts), workers):
+    for n, text in pieces:
         out.write(text)
         count += n
     return count
@@ -269,17 +276,22 @@ def json_texts(records: Iterable[dict]) -> Iterator[str]:
         yield _dumps(with_plain_text(record))
 
 
+def _json_piece(db, rowids: list[int]) -> tuple[int, str]:
+    from litwatch.db.publications import publications_by_rowids
+
+    shapes = publications_by_rowids(db, rowids)
+    return len(shapes), ",\n  ".join(_dumps(with_plain_text(shape)) for shape in shapes)
+
+
 def json_piece(path: str, rowids: list[int]) -> tuple[int, str]:
     """Publications' JSON (these rowids, in this order), made in a worker process."""
     from litwatch.db.connection import open_db
-    from litwatch.db.publications import publications_by_rowids
 
     db = open_db(path, read_only=True)
     try:
-        shapes = publications_by_rowids(db, rowids)
+        return _json_piece(db, rowids)
     finally:
         db.close()
-    return len(shapes), ",\n  ".join(_dumps(with_plain_text(shape)) for shape in shapes)
 
 
 def publication_json_pieces(db, since: str | None = None, *, workers: int | None = None,
@@ -287,18 +299,13 @@ def publication_json_pieces(db, since: str | None = None, *, workers: int | None
     """The publications' JSON elements by PMID, as ``write_json_pieces`` pieces.  A big table
     is turned into JSON by worker processes (one per core, up to 4), ``piece`` records at a
     time, while the pieces are written in order; a small one in this process."""
-    from litwatch.db.connection import database_path
-    from litwatch.db.publications import publication_rowid_span, publication_rowids_by_pmid
+    from litwatch.db.publications import publication_rowids_by_pmid
 
-    workers = usable_workers(workers or default_workers())
-    path = database_path(db)
-    lo, hi = publication_rowid_span(db)
-    if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path):
-        from litwatch.db.publications import publications_by_rowids
-
+    parallel = _parallel(db, workers, parallel_from)
+    if parallel is None:
         for rowids in publication_rowids_by_pmid(db, since):
-            shapes = publications_by_rowids(db, rowids)
-            yield len(shapes), ",\n  ".join(_dumps(with_plain_text(shape)) for shape in shapes)
+            yield _json_piece(db, rowids)
         return
+    path, workers = parallel
     yield from in_order(json_piece, ((path, rowids) for rowids in publication_rowids_by_pmid(db, since, page=piece)),
                         workers)
