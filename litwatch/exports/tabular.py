@@ -14,11 +14,11 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import os
 from typing import IO, Iterable, Iterator
 
 import orjson
 
+from litwatch.exports.workers import PARALLEL_FROM, in_order, parallel_plan
 from litwatch.vocab.markup import fragment_to_text
 
 CSV_LIST_SEP = "; "
@@ -116,45 +116,6 @@ def _csv_flag(cell) -> str:
 # A parallel CSV export hands each worker this many rowids at a time, and keeps at most
 # two pieces per worker in flight (memory stays flat: a piece is ~8 MB of CSV text).
 PIECE_ROWIDS = 4_000
-# Below this many rowids the workers' start-up (~0.2 s each) costs more than they save.
-PARALLEL_FROM = 50_000
-
-
-def usable_workers(workers: int) -> int:
-    """``workers``, or 1 where this system cannot run worker processes (no POSIX semaphores,
-    as in some sandboxes): the export then runs in this process, same bytes."""
-    if workers < 2:
-        return workers
-    try:
-        import multiprocessing
-
-        multiprocessing.get_context("spawn").Lock()
-    except (ImportError, OSError, NotImplementedError):
-        return 1
-    return workers
-
-
-def default_workers() -> int:
-    """Processes for a big export: one per core this process may use, at most 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return min(cores, 4)
-
-
-def _parallel(db, workers: int | None, parallel_from: int) -> tuple[str, int] | None:
-    """(database file, workers) when an export of this table is worth worker processes and
-    they can run here; None for one process."""
-    from litwatch.db.connection import database_path
-    from litwatch.db.publications import publication_rowid_span
-
-    lo, hi = publication_rowid_span(db)
-    path = database_path(db)
-    workers = workers or default_workers()
-    if workers < 2 or hi - lo < parallel_from or not os.path.isfile(path) or usable_workers(workers) < 2:
-        return None
-    return path, workers
 
 
 def _cell_functions(names: list[str]) -> list:
@@ -202,7 +163,7 @@ def write_publications_csv(db, out: IO[str], since: str | None = None, *, worker
     from litwatch.db.publications import FLAT_COLUMNS, iter_publication_table, publication_rowid_span
 
     csv.writer(out).writerow([name for name, _ in FLAT_COLUMNS])
-    parallel = _parallel(db, workers, parallel_from)
+    parallel = parallel_plan(db, workers, parallel_from)
     if parallel is None:
         pieces = _csv_lines(iter_publication_table(db, since))
     else:
@@ -215,23 +176,6 @@ def write_publications_csv(db, out: IO[str], since: str | None = None, *, worker
         out.write(text)
         count += n
     return count
-
-
-def in_order(func, tasks: Iterable[tuple], workers: int) -> Iterator:
-    """``func(*task)`` for each task, computed by ``workers`` processes, yielded in task order,
-    with at most two tasks per worker in flight (so memory does not grow with the export)."""
-    import concurrent.futures
-    import multiprocessing
-
-    # spawn: a clean interpreter per worker (no inherited locks or open connections).
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: list = []
-        for task in tasks:
-            pending.append(pool.submit(func, *task))
-            if len(pending) >= 2 * workers:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
 
 
 def with_plain_text(record: dict) -> dict:
@@ -301,7 +245,7 @@ def publication_json_pieces(db, since: str | None = None, *, workers: int | None
     time, while the pieces are written in order; a small one in this process."""
     from litwatch.db.publications import publication_rowids_by_pmid
 
-    parallel = _parallel(db, workers, parallel_from)
+    parallel = parallel_plan(db, workers, parallel_from)
     if parallel is None:
         for rowids in publication_rowids_by_pmid(db, since):
             yield _json_piece(db, rowids)
