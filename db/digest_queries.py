@@ -82,8 +82,9 @@ def place_pending_publications(db, now: dt.datetime, topic_rank: Callable[[dict[
     """Place every pending paper in SQL, holding none of them in Python: a first digest
     after a backfill has a million pending and must stay in constant memory.
 
-    Fills the connection's ``temp.digest_pending`` (pmid, home topic, evidence group, rank
-    in its section: newest entry date first, then highest PMID) and returns the number of
+    Fills the connection's ``temp.digest_pending`` (pmid, home topic, evidence group, and
+    the order within a section: newest entry date first, then highest PMID) and
+    ``temp.digest_shown`` (the first ``cap`` of each section), and returns the number of
     papers per (home, group).  ``topic_rank`` gets {topic: papers it found} and returns
     {topic: rank}, lowest first (the digest's "most specific topic" rule); ``group_of``
     maps a paper's publication types to its evidence group (called once per paper, as an
@@ -115,8 +116,9 @@ def _place(conn, now, topic_rank, group_of, cap, topic_positions, group_position
     conn.execute("DROP TABLE IF EXISTS temp.digest_pending")
     conn.execute("DROP TABLE IF EXISTS temp.digest_topic_rank")
     conn.execute("DROP TABLE IF EXISTS temp.digest_group_position")
+    conn.execute("DROP TABLE IF EXISTS temp.digest_shown")
     conn.execute("CREATE TEMP TABLE digest_pending (pmid TEXT PRIMARY KEY, grp TEXT, entrez_date TEXT, "
-                 "pmid_num INTEGER, home TEXT, home_pos INTEGER, grp_pos INTEGER, rank INTEGER)")
+                 "pmid_num INTEGER, home TEXT, home_pos INTEGER, grp_pos INTEGER)")
     # The pending PMIDs come from the PMID index alone (a few bytes a paper, where the
     # table's rows are kilobytes); only the pending rows are then read.
     conn.execute(f"INSERT INTO temp.digest_pending (pmid) SELECT pmid FROM publications WHERE pmid NOT IN ({_TAKEN})",
@@ -149,9 +151,11 @@ def _place(conn, now, topic_rank, group_of, cap, topic_positions, group_position
                  "(home_pos, grp_pos, entrez_date DESC, pmid_num DESC)")
     counts = {(home, grp): n for home, grp, n in conn.execute(
         "SELECT home, grp, count(*) FROM temp.digest_pending GROUP BY home, grp").fetchall()}
-    conn.execute("UPDATE temp.digest_pending SET rank = r.n FROM (SELECT pmid, ROW_NUMBER() OVER "
+    # The first ``cap`` of each section, with their place in it (a few hundred rows).
+    conn.execute("CREATE TEMP TABLE digest_shown (pmid TEXT PRIMARY KEY, n INTEGER)")
+    conn.execute("INSERT INTO temp.digest_shown SELECT pmid, n FROM (SELECT pmid, ROW_NUMBER() OVER "
                  "(PARTITION BY home_pos, grp_pos ORDER BY entrez_date DESC, pmid_num DESC) AS n "
-                 f"FROM temp.digest_pending) r WHERE r.pmid = digest_pending.pmid AND r.n <= {int(cap)}")
+                 f"FROM temp.digest_pending) WHERE n <= {int(cap)}")
     return counts
 
 
@@ -160,8 +164,8 @@ def pending_shown(db) -> list[dict]:
     their placing columns (JSON decoded), ``home``, ``group``, ``topics`` (the topics that
     found it) and ``trials`` (NCT numbers it is linked to), in section order."""
     rows = _rows(db, f"SELECT {', '.join('p.' + c for c in _PLACE_COLUMNS)}, d.home, d.grp AS \"group\" "
-                     "FROM temp.digest_pending d JOIN publications p ON p.pmid = d.pmid "
-                     "WHERE d.rank IS NOT NULL ORDER BY d.home_pos, d.grp_pos, d.rank")
+                     "FROM temp.digest_shown s JOIN temp.digest_pending d ON d.pmid = s.pmid "
+                     "JOIN publications p ON p.pmid = s.pmid ORDER BY d.home_pos, d.grp_pos, s.n")
     pmids = [r["pmid"] for r in rows]
     topics = _pairs(db, "SELECT pmid, topic FROM publication_topics WHERE pmid IN ({ids})", pmids)
     links = _pairs(db, "SELECT pmid, nct_id FROM trial_links WHERE pmid IN ({ids})", pmids)

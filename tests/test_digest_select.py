@@ -241,7 +241,7 @@ def test_selection_reads_are_batched(db):
     week(1000, 3)
     few = _statements(db, watchlist)
     week(2000, 60)
-    assert _statements(db, watchlist) == few <= 40
+    assert _statements(db, watchlist) == few <= 45
 
 
 def test_trial_change_counts_agree_between_crawl_digest_and_ledger(db):
