@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import asdict
 
@@ -95,7 +96,7 @@ def test_unknown_codec_or_dictionary_is_a_clear_error():
 
 def test_author_rows_match_asdict():
     a = Author("Doe J", "Doe", "Jane", "J", "Jr", None, "0000-0002-1825-0097", "Somewhere")
-    assert publications._author_dict(a) == asdict(a)
+    assert json.loads(publications._json([a])) == [asdict(a)]
 
 
 def test_delete_publications_removes_rows_index_and_raw(db):
