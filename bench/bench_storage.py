@@ -1,4 +1,4 @@
-"""Bytes per stored publication: the current format beside the one before it, same records, one run.
+"""Bytes per publication: the current format beside the one before it, same records, one run.
 
     python bench/bench_storage.py             # 3,000 publications each way (~1 min)
     python bench/bench_storage.py --n 10000
@@ -8,14 +8,14 @@ the shipped zstd dictionary (``bench/train_zstd_dict.py: split_records``), so th
 what records the dictionary never saw get, not what it memorised.
 
 1. Raw record sizes, one record at a time (mean over the held-out records): as sent,
-   zlib level 1 (the previous format, written by ISA-L), zlib -6 (gzip's default), zstd
-   without a dictionary, the codec before this one (zstd 2 + 64 KB dictionary) and
-   ``db.raw_codec`` now (level 3 + 192 KB dictionary), with compression time per record.
+   zlib level 1 (the format before issue 14, written by ISA-L), zlib -6 (gzip's default),
+   zstd without a dictionary, zstd 2 + the 64 KB ``pubmed-1`` dictionary, ``db.raw_codec``
+   (level 3 + 192 KB ``pubmed-2``) on the whole record and on the record without the texts
+   its row holds (``db.raw_splice``: what is stored now), with compression time per record.
 2. Whole databases built through litwatch's writer (``save_stream``, as a crawl stores)
    from the held-out records copied under new PMIDs: ``dbstat`` bytes per publication per
-   table in three formats, same records: previous (zlib raw, spaced JSON), main (zstd
-   raw, plain JSON columns) and current (sections as offsets, detail columns compressed).
-3. The largest ``publications`` columns, main beside current.
+   table in the formats of ``FORMATS``, same records.
+3. The largest ``publications`` columns, before beside now.
 
 Goal (issue 14): <= 8 KB per publication at the same fidelity (raw XML byte for byte).
 """
@@ -23,7 +23,6 @@ Goal (issue 14): <= 8 KB per publication at the same fidelity (raw XML byte for 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sqlite3
 import statistics
@@ -75,12 +74,23 @@ def raw_sizes(records: list[bytes]) -> list[tuple[str, float, float]]:
     main = zstandard.ZstdCompressor(level=2, dict_data=main_dict, write_checksum=False)
     ways = {
         "as sent": lambda r: r,
-        "zlib 1 (ISA-L; previous format)": lambda r: old_deflate.compress(r, 1),
+        "zlib 1 (ISA-L; before issue 14)": lambda r: old_deflate.compress(r, 1),
         "zlib 6": lambda r: zlib.compress(r, 6),
         f"zstd {raw_codec.LEVEL}, no dictionary": plain.compress,
-        "zstd 2 + 64 KB pubmed-1 dictionary (main)": main.compress,
-        f"zstd {raw_codec.LEVEL} + shipped dictionary (current)": lambda r: raw_codec.compress(r)[0],
+        "zstd 2 + 64 KB pubmed-1 dictionary": main.compress,
+        f"zstd {raw_codec.LEVEL} + shipped dictionary, whole record": lambda r: raw_codec.compress(r)[0],
+        f"zstd {raw_codec.LEVEL} + shipped dictionary, row's texts cut out (now)":
+            lambda r: raw_codec.compress(r, texts.get(r))[0],
     }
+    texts = {}
+    from litwatch.crawler.pubmed_parse import parse_pubmed
+    from litwatch.db import publications
+    from litwatch.vocab.records import Publication
+
+    for raw in records:
+        for pub in parse_pubmed(b"<PubmedArticleSet>" + raw + b"</PubmedArticleSet>"):
+            if isinstance(pub, Publication):
+                texts[raw] = publications._record_splice_texts(pub)
     out = []
     for name, fn in ways.items():
         times = []
@@ -92,36 +102,23 @@ def raw_sizes(records: list[bytes]) -> list[tuple[str, float, float]]:
     return out
 
 
-def _main_writer(raws: list[bytes]) -> list[tuple[bytes, str]]:
-    """The raw codec before this format: zstd level 2 with the 64 KB pubmed-1 dictionary."""
-    import zstandard
-
-    from litwatch.db import raw_codec
-
-    comp = zstandard.ZstdCompressor(level=2, write_checksum=False, dict_data=zstandard.ZstdCompressionDict(
-        (raw_codec.DICT_DIR / "pubmed-1.zdict").read_bytes()))
-    return [(comp.compress(raw), raw_codec.ZSTD) for raw in raws]
-
-
-FORMATS = ("previous", "main", "current")
+FORMATS = ("main", "current")
 
 
 def build_db(path: Path, n: int, parts, *, fmt: str) -> None:
-    """``n`` held-out records through parse + save_stream, in one of ``FORMATS``: "previous"
-    (before issue 14: zlib raw, spaced JSON), "main" (zstd 2 + 64 KB dictionary, every JSON
-    column plain, sections with their texts), "current" (what the store writes now)."""
+    """``n`` held-out records through parse + save_stream, in one of ``FORMATS``: "main" (the
+    format before this change: 4 KB pages, the raw record whole, ``record_hash`` as hex
+    text), "current" (what the store writes now: 1 KB pages, the raw record without its
+    row's texts, ``record_hash`` as 20 bytes)."""
     from litwatch.crawler.pubmed_parse import parse_pubmed
-    from litwatch.db import detail_codec, open_db, publications
+    from litwatch.db import connection, open_db, publications
 
-    saved = (publications.raw_codec.compress_many, publications._encode, publications.encode_sections,
-             detail_codec.pack)
-    if fmt in ("previous", "main"):
-        publications.encode_sections = lambda sections, abstract: publications._json(sections)
-        detail_codec.pack = lambda text: text
-        publications.raw_codec.compress_many = _main_writer
-    if fmt == "previous":
-        publications.raw_codec.compress_many = lambda raws: [(old_deflate.compress(raw, 1), None) for raw in raws]
-        publications._encode = json.JSONEncoder(ensure_ascii=False).encode
+    saved = (publications.raw_codec.compress_many, publications.encode_hash, connection.NEW_DB_PAGE_SIZE)
+    if fmt == "main":
+        whole = publications.raw_codec.compress_many
+        publications.raw_codec.compress_many = lambda raws, texts=None: whole(raws)
+        publications.encode_hash = lambda h: h
+        connection.NEW_DB_PAGE_SIZE = 4096
     try:
         db = open_db(path)
 
@@ -133,8 +130,7 @@ def build_db(path: Path, n: int, parts, *, fmt: str) -> None:
         db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.conn.close()
     finally:
-        (publications.raw_codec.compress_many, publications._encode, publications.encode_sections,
-         detail_codec.pack) = saved
+        publications.raw_codec.compress_many, publications.encode_hash, connection.NEW_DB_PAGE_SIZE = saved
 
 
 def column_bytes(path: Path) -> dict[str, float]:

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 # A crawl child and the CLI may write at the same moment; wait this long for the other's
 # transaction instead of failing with "database is locked".
 BUSY_TIMEOUT_MS = 30_000
+# The page size of a NEW database file (SQLite fixes it when the first table is created;
+# an existing database keeps its own: changing it needs a VACUUM, which litwatch never runs
+# behind a user's back).  A stored publication is a ~2 KB row and a ~5 KB raw record: on
+# 4 KB pages a row shares a page with one other and leaves ~0.8 KB of it unused; on 1 KB
+# pages the slack is a fraction of a small page (bench/bench_storage.py: see bench/README).
+NEW_DB_PAGE_SIZE = 1024
 
 
 def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
@@ -41,6 +47,8 @@ def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) 
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         db = sqlite_utils.Database(conn)
+        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new, empty file
+            conn.execute(f"PRAGMA page_size = {NEW_DB_PAGE_SIZE}")
         db.enable_wal()
         # Durability: WAL + synchronous=NORMAL, SQLite's recommended pair.  A commit is not
         # fsynced on its own (the WAL is synced at each checkpoint): an application crash

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from litwatch.db.raw_codec import decompress
+from litwatch.db.publications import RAW_SELECT, raw_from_row
 
 IN_CHUNK = 500
 
@@ -16,9 +16,10 @@ def raw_publication_records(db, pmids: Iterable[str]) -> dict[str, bytes]:
     for i in range(0, len(pmids), IN_CHUNK):
         chunk = pmids[i : i + IN_CHUNK]
         marks = ",".join("?" * len(chunk))
-        for pmid, blob, codec in db.execute(
-            f"SELECT pmid, raw_xml, codec FROM publication_raw WHERE pmid IN ({marks})", chunk
+        for pmid, *row in db.execute(
+            f"SELECT r.pmid, {RAW_SELECT} FROM publication_raw r LEFT JOIN publications p ON p.pmid = r.pmid "
+            f"WHERE r.pmid IN ({marks})", chunk
         ).fetchall():
-            if blob:
-                out[pmid] = decompress(blob, codec)
+            if row[0]:
+                out[pmid] = raw_from_row(*row)
     return out

@@ -98,12 +98,27 @@ def _chunks(items: list, size: int = IN_CHUNK):
 
 
 def stored_hashes(db, pmids: Iterable[str]) -> dict[str, str]:
-    """{pmid: record_hash} for the PMIDs already stored."""
+    """{pmid: record_hash} for the PMIDs already stored (as hex text, however stored)."""
     out: dict[str, str] = {}
     for chunk in _chunks(list(dict.fromkeys(str(p) for p in pmids))):
         marks = ",".join("?" * len(chunk))
-        out.update(db.execute(f"SELECT pmid, record_hash FROM publications WHERE pmid IN ({marks})", chunk).fetchall())
+        rows = db.execute(f"SELECT pmid, record_hash FROM publications WHERE pmid IN ({marks})", chunk).fetchall()
+        out.update((pmid, h.hex() if isinstance(h, bytes) else h) for pmid, h in rows)
     return out
+
+
+def encode_hash(record_hash: str | None) -> str | bytes | None:
+    """``record_hash`` as stored: a SHA-1 in hex (40 characters) as its 20 bytes, anything else
+    as it is.  Rows written before hold the hex text; ``stored_hashes`` reads both as hex, so
+    change detection against them is unchanged."""
+    if record_hash and len(record_hash) == 40:
+        try:
+            data = bytes.fromhex(record_hash)
+        except ValueError:
+            return record_hash
+        if data.hex() == record_hash:  # lower-case hex only: the text comes back the same
+            return data
+    return record_hash
 
 
 def known_pmids(db, pmids: Iterable[str]) -> set[str]:
@@ -202,12 +217,41 @@ def detail_texts(rec: Publication) -> list[str]:
     return texts + ([book] if book else [])
 
 
+def splice_texts(title: str | None, sections: list[dict], affiliations: Iterable[str | None]) -> list[str | None]:
+    """The texts of a row its raw record is stored without (``db.raw_splice``), in the
+    order the record has them: the title, each abstract section, each author's first
+    affiliation.  Written from the record's fields, read back from the row's
+    (``raw_from_row``): the same strings, since the row stores them as they are."""
+    return [title, *(s.get("text") for s in sections), *affiliations]
+
+
+def _record_splice_texts(rec: Publication) -> list[str | None]:
+    return splice_texts(rec.title, rec.abstract_sections, (a.affiliation for a in rec.author_details))
+
+
+def raw_from_row(blob: bytes, codec: str | None, title: str | None, abstract: str | None,
+                 abstract_sections: str | None, author_details: str | bytes | None) -> bytes:
+    """A stored raw record's bytes, with the texts of its row put back where it was stored
+    without them (``raw_codec.ZSTD_ROW``); the row's values as stored."""
+    if codec != raw_codec.ZSTD_ROW:
+        return raw_codec.decompress(blob, codec)
+    affiliations = (a.get("affiliation") for a in decode_json(author_details, []))
+    texts = splice_texts(title, decode_sections(abstract_sections, abstract), affiliations)
+    return raw_codec.decompress(blob, codec, texts)
+
+
+# The columns ``raw_from_row`` needs, for a SELECT joining publication_raw r to publications p.
+RAW_SELECT = "r.raw_xml, r.codec, p.title, p.abstract, p.abstract_sections, p.author_details"
+
+
 def _row(rec: Publication) -> tuple:
     values = []
     for col in COLUMNS:
         value = getattr(rec, col)
         if col == "abstract_sections":
             value = encode_sections(value, rec.abstract)
+        elif col == "record_hash":
+            value = encode_hash(value)
         elif col in JSON_COLUMNS:
             value = _json(value)
         elif col in BOOL_COLUMNS:
@@ -231,8 +275,8 @@ def prepare_rows(records: Iterable[Publication]) -> list[tuple]:
     """Publications -> rows for ``save_rows`` (the CPU part of storing: row values with their
     JSON, and the raw records compressed in one GIL-free call for the whole batch)."""
     records = [r for r in records if r.pmid]
-    raws = [r.raw_xml for r in records if r.raw_xml is not None]
-    blobs = iter(raw_codec.compress_many(raws))
+    with_raw = [r for r in records if r.raw_xml is not None]
+    blobs = iter(raw_codec.compress_many([r.raw_xml for r in with_raw], [_record_splice_texts(r) for r in with_raw]))
     out = []
     for rec in records:
         blob, codec = next(blobs) if rec.raw_xml is not None else (None, None)
@@ -280,6 +324,7 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
     now = now or utcnow()
     existing = stored_hashes(db, [r[0] for r in rows])
     values, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], []
+    rewritten_without_raw: list[str] = []
     seen: set[str] = set()
     for pmid, record_hash, row, blob, codec, corrections, databank, abstract in rows:
         if pmid in seen:
@@ -296,6 +341,8 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
             values.append(row + (now, now))
             if blob is not None:
                 raw_rows.append((pmid, blob, codec))
+            elif old is not None:
+                rewritten_without_raw.append(pmid)
         if topic:
             topic_rows.append((pmid, topic, now))
         for ref_type, other, note in corrections:
@@ -306,6 +353,8 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
     with transaction(db):
+        if rewritten_without_raw:
+            _store_raws_whole(db.conn, rewritten_without_raw)
         if values:
             db.conn.execute(_STAGE_SQL)
             db.conn.executemany(_STAGE_INSERT_SQL, values)
@@ -330,6 +379,18 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
         if db.conn.execute("SELECT 1 FROM quarantine WHERE source = 'pubmed' LIMIT 1").fetchone():
             db.conn.executemany("DELETE FROM quarantine WHERE source = 'pubmed' AND key = ?", pmids)
     return counts
+
+
+def _store_raws_whole(conn, pmids: list[str]) -> None:
+    """Raw records stored without their row's texts, re-stored whole: their rows are about to
+    be rewritten from a record that came without raw XML (never from a crawl), and would no
+    longer hold the texts to put back."""
+    for chunk in _chunks(pmids):
+        rows = conn.execute(f"SELECT r.pmid, {RAW_SELECT} FROM publication_raw r JOIN publications p ON p.pmid = r.pmid "
+                            f"WHERE r.codec = ? AND r.pmid IN ({','.join('?' * len(chunk))})",
+                            [raw_codec.ZSTD_ROW, *chunk]).fetchall()
+        conn.executemany("UPDATE publication_raw SET raw_xml = ?, codec = ? WHERE pmid = ?",
+                         [(*raw_codec.compress(raw_from_row(*row)), pmid) for pmid, *row in rows])
 
 
 def tune_for_bulk(db) -> None:
@@ -499,6 +560,8 @@ def _from_row(row: dict) -> Publication:
             value = bool(value)
         elif col == "book":
             value = _book(value)
+        elif col == "record_hash" and isinstance(value, bytes):
+            value = value.hex()
         values[col] = value
     values["record_type"] = values["record_type"] or "article"
     values["nct_ids"] = []
@@ -738,5 +801,6 @@ def count_publications(db, fts_query: str, *, cap: int) -> int:
 
 def raw_xml(db, pmid: str) -> bytes | None:
     """The stored record exactly as PubMed sent it (decompressed, whichever codec wrote it)."""
-    row = db.execute("SELECT raw_xml, codec FROM publication_raw WHERE pmid = ?", [pmid]).fetchone()
-    return raw_codec.decompress(row[0], row[1]) if row and row[0] else None
+    row = db.execute(f"SELECT {RAW_SELECT} FROM publication_raw r LEFT JOIN publications p ON p.pmid = r.pmid "
+                     "WHERE r.pmid = ?", [pmid]).fetchone()
+    return raw_from_row(*row) if row and row[0] else None

@@ -8,9 +8,12 @@ them once.  New records are written with level 3 and the 192 KB ``pubmed-2`` dic
 wrote the rows before and ships on so they stay readable (``bench/bench_storage.py``).
 
 Which codec wrote a blob is stored beside it (``publication_raw.codec``, migration 004):
-NULL for the zlib rows written before (still readable), ``"zstd"`` for a zstd frame.  The
-frame itself names its dictionary by id, so a newer dictionary can be shipped later and
-every older frame still finds its own.  The bytes that come back are the bytes PubMed sent.
+NULL for the zlib rows written before (still readable), ``"zstd"`` for a zstd frame of the
+whole record, ``"zstd+row"`` for a zstd frame of the record without the texts its row holds
+(``db.raw_splice``: title, abstract sections, affiliations; ~460 B less a record), which
+reading puts back from the row.  The frame itself names its dictionary by id, so a newer
+dictionary can be shipped later and every older frame still finds its own.  The bytes that
+come back are the bytes PubMed sent.
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ import functools
 import threading
 import zlib
 from pathlib import Path
+from typing import Sequence
 
 import zstandard
 
+from litwatch.db import raw_splice
+
 ZSTD = "zstd"
+# A frame of the record with its row's texts cut out (``db.raw_splice``).
+ZSTD_ROW = "zstd+row"
 LEVEL = 3
 DICT_DIR = Path(__file__).with_name("zstd")
 # The dictionary new records are written with (file name in DICT_DIR); every *.zdict there
@@ -68,27 +76,40 @@ def _compressor() -> zstandard.ZstdCompressor:
     return comp
 
 
-def compress(raw: bytes) -> tuple[bytes, str]:
-    """(blob, codec) for one raw record."""
-    return _compressor().compress(raw), ZSTD
+def compress(raw: bytes, texts: Sequence[str | None] | None = None) -> tuple[bytes, str]:
+    """(blob, codec) for one raw record (``texts``: its row's, see ``compress_many``)."""
+    return compress_many([raw], [texts] if texts is not None else None)[0]
 
 
-def compress_many(raws: list[bytes]) -> list[tuple[bytes, str]]:
-    """``compress`` for a whole batch in one call: one release of the GIL for the batch, not
-    one per record (a thread that gives the GIL away per record waits each time to get it
-    back from a busy parsing thread)."""
+def compress_many(raws: list[bytes], texts: list[Sequence[str | None]] | None = None) -> list[tuple[bytes, str]]:
+    """(blob, codec) for each raw record, in one call for the whole batch: one release of the
+    GIL for the batch, not one per record (a thread that gives the GIL away per record waits
+    each time to get it back from a busy parsing thread).  With ``texts`` (per record, what
+    its row holds: ``db.publications.splice_texts``) a record is stored without them where
+    ``db.raw_splice`` can cut them out and put them back exactly; reading then needs them."""
     if not raws:
         return []
-    return [(seg.tobytes(), ZSTD) for seg in _compressor().multi_compress_to_buffer(raws)]
+    inputs, codecs = list(raws), [ZSTD] * len(raws)
+    if texts is not None:
+        for i, (raw, row_texts) in enumerate(zip(raws, texts)):
+            spliced = raw_splice.splice(raw, row_texts) if row_texts else None
+            if spliced is not None:
+                inputs[i], codecs[i] = spliced, ZSTD_ROW
+    return [(seg.tobytes(), codec) for seg, codec in zip(_compressor().multi_compress_to_buffer(inputs), codecs)]
 
 
-def decompress(blob: bytes, codec: str | None) -> bytes:
-    """The raw bytes of a stored blob, whichever codec wrote it."""
+def decompress(blob: bytes, codec: str | None, texts: Sequence[str | None] | None = None) -> bytes:
+    """The raw bytes of a stored blob, whichever codec wrote it (``texts``: the row's, which
+    a ``zstd+row`` blob needs: ``db.publications.raw_from_row`` passes them)."""
     if codec is None or codec == "zlib":
         return zlib.decompress(blob)
-    if codec != ZSTD:
-        raise ValueError(f"unknown raw codec {codec!r}")
-    return zstd_decompress(blob)
+    if codec == ZSTD:
+        return zstd_decompress(blob)
+    if codec == ZSTD_ROW:
+        if texts is None:
+            raise ValueError("this raw record is stored without its row's texts: read it with its row")
+        return raw_splice.unsplice(zstd_decompress(blob), texts)
+    raise ValueError(f"unknown raw codec {codec!r}")
 
 
 def zstd_decompress(blob: bytes) -> bytes:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT
 
-from litwatch.db import raw_codec
+from litwatch.db import publications
 from litwatch.fakes.eutils import FakeEutils
 
 API_KEY = "SECRET-ncbi-key-7f3a9c"
@@ -173,8 +173,8 @@ def test_api_key_never_in_db_logs_or_output(crawled):
     assert "DEBUG" in crawled["second"].stderr  # the DEBUG log was really on
     raw = Path(crawled["db"]).read_bytes()
     assert key not in raw
-    for blob, codec in query(crawled["db"], "SELECT raw_xml, codec FROM publication_raw"):
-        assert key not in raw_codec.decompress(blob, codec)
+    for row in query(crawled["db"], f"SELECT {publications.RAW_SELECT} FROM publication_raw r JOIN publications p USING (pmid)"):
+        assert key not in publications.raw_from_row(*row)
     for row in query(crawled["db"], "SELECT * FROM crawl_runs UNION ALL SELECT source, topic, watermark, last_success_at, last_run_at, last_status, last_counts, last_error FROM crawl_state"):
         assert API_KEY not in json.dumps(row, default=str)
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import PUBMED_FIXTURES
 
 from litwatch.crawler.pubmed_parse import parse_pubmed
-from litwatch.db import publications, raw_codec
+from litwatch.db import publications
 from litwatch.db.crawl_state import get_quarantined, quarantine
 from litwatch.vocab.records import Publication
 
@@ -75,8 +75,8 @@ def test_save_and_get_by_pmid_pmc_doi(db):
     assert publications.get_publication(db, "not-an-id") is None
     raw = publications.raw_xml(db, "38011560")
     assert raw.startswith(b"<PubmedArticle>") and b"38011560" in raw
-    stored, codec = db.execute("SELECT raw_xml, codec FROM publication_raw").fetchone()
-    assert len(stored) < len(raw) and raw_codec.decompress(stored, codec) == raw
+    row = db.execute(f"SELECT {publications.RAW_SELECT} FROM publication_raw r JOIN publications p USING (pmid)").fetchone()
+    assert len(row[0]) < len(raw) and publications.raw_from_row(*row) == raw
 
 
 def test_saves_are_idempotent_and_topics_accumulate(db):

@@ -1,11 +1,15 @@
 """The storage format of issue 14.5: smaller rows, the same records read back.
 
 New rows keep ``abstract_sections`` as offsets over the stored abstract, the detail JSON
-columns (author details, history, other ids/abstracts, book) as zstd frames when long, and
-raw records as zstd level 3 frames with the 192 KB ``pubmed-2`` dictionary.  Everything
-the read path and the exports return must be what the format before gave, and a database
-written by the code before (``tests/data/main-format.db.gz``, made by main's own code:
-``tests/data/make_main_format_db.py``) must read the same.
+columns (author details, history, other ids/abstracts, book) as zstd frames when long,
+``record_hash`` as its 20 bytes, and raw records as zstd level 3 frames with the 192 KB
+``pubmed-2`` dictionary, without the texts their row holds (``db.raw_splice``: codec
+``zstd+row``); a new database file has 1 KB pages.  Everything the read path and the
+exports return must be what the format before gave, and databases written by the code
+before must read the same: ``tests/data/main-format.db.gz`` (sections with their texts,
+plain detail JSON, ``pubmed-1`` raw frames) and ``tests/data/whole-raw-format.db.gz``
+(whole raw records, hex ``record_hash``, 4 KB pages), both made by that code's own writer
+with ``tests/data/make_main_format_db.py``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,10 +25,20 @@ import zstandard
 from conftest import PUBMED_FIXTURES
 
 from litwatch.crawler.pubmed_parse import parse_pubmed
-from litwatch.db import detail_codec, digest_queries, open_db, publications, raw_codec
+from litwatch.db import (
+    connection,
+    detail_codec,
+    digest_queries,
+    export_reads,
+    open_db,
+    publications,
+    raw_codec,
+    raw_splice,
+)
 from litwatch.vocab.records import Publication
 
 OLD_DB = Path(__file__).parent / "data" / "main-format.db.gz"
+WHOLE_RAW_DB = Path(__file__).parent / "data" / "whole-raw-format.db.gz"
 NOW = "2026-11-30T12:00:00Z"  # what make_main_format_db.py stored with
 
 
@@ -34,9 +49,9 @@ def recorded() -> list[Publication]:
     return list({r.pmid: r for r in recs}.values())
 
 
-def old_db(tmp_path) -> Path:
-    path = tmp_path / "old.db"
-    with gzip.open(OLD_DB) as src, open(path, "wb") as out:
+def old_db(tmp_path, source: Path = OLD_DB) -> Path:
+    path = tmp_path / f"old-{source.name}.db"
+    with gzip.open(source) as src, open(path, "wb") as out:
         shutil.copyfileobj(src, out)
     return path
 
@@ -178,3 +193,104 @@ def test_json_columns_are_the_text_the_json_module_writes():
            "lone \ud800 surrogate", 2 ** 70]
     for text in odd:
         assert publications._encode([text, {"k": text, "n": None}]) == spelled([text, {"k": text, "n": None}])
+
+
+# --- raw records without their row's texts (db.raw_splice) -------------------------------
+
+def raw_rows(db) -> dict[str, tuple]:
+    sql = f"SELECT r.pmid, r.codec, {publications.RAW_SELECT} FROM publication_raw r JOIN publications p USING (pmid)"
+    return {pmid: (codec, row) for pmid, codec, *row in db.execute(sql)}
+
+
+def test_raw_records_are_stored_without_their_rows_texts_and_read_back_byte_for_byte(db):
+    recs = recorded()
+    publications.save_publications(db, recs, topic="t")
+    stored = raw_rows(db)
+    spliced = [r for r in recs if stored[r.pmid][0] == raw_codec.ZSTD_ROW]
+    assert len(spliced) >= len(recs) - 2  # every record with a title or abstract found in it
+    for rec in recs:
+        assert publications.raw_xml(db, rec.pmid) == rec.raw_xml, rec.pmid
+    by_export = export_reads.raw_publication_records(db, [r.pmid for r in recs])
+    assert by_export == {r.pmid: r.raw_xml for r in recs}
+    for rec in spliced:
+        body = raw_codec.zstd_decompress(stored[rec.pmid][1][0])
+        assert rec.title.encode() not in body and raw_splice.MARK in body, rec.pmid
+    whole = sum(len(b) for b, _ in raw_codec.compress_many([r.raw_xml for r in spliced]))
+    assert sum(len(stored[r.pmid][1][0]) for r in spliced) < 0.95 * whole
+
+
+def test_texts_written_as_character_references_are_cut_out_too():
+    raw = b"<PubmedArticle><ArticleTitle>TGF-&#x3b2; and &#x3b1;1-microglobulin</ArticleTitle></PubmedArticle>"
+    texts = ["TGF-\u03b2 and \u03b11-microglobulin"]
+    data = raw_splice.splice(raw, texts)
+    assert data is not None and b"microglobulin" not in data
+    assert raw_splice.unsplice(data, texts) == raw
+    assert raw_splice.splice(raw, ["lone \ud800 surrogate, in no record"]) is None
+
+
+def test_a_record_holding_none_of_its_texts_is_stored_whole():
+    raw = b"<PubmedArticle><ArticleTitle>Something</ArticleTitle></PubmedArticle>"
+    assert raw_splice.splice(raw, ["Not in the record at all", None, ""]) is None
+    assert raw_splice.splice(raw.replace(b"Something", b"Some\0thing"), ["Something else"]) is None
+    assert raw_codec.compress(raw, ["Not in the record at all"])[1] == raw_codec.ZSTD
+    blob, codec = raw_codec.compress(raw, ["<ArticleTitle>Something"])
+    assert codec == raw_codec.ZSTD_ROW
+    with pytest.raises(ValueError, match="read it with its row"):
+        raw_codec.decompress(blob, codec)
+
+
+def test_a_title_edited_by_hand_is_a_clear_error_not_a_wrong_record(db):
+    rec = next(r for r in recorded() if r.abstract_sections)
+    publications.save_publications(db, [rec])
+    db.execute("UPDATE publications SET title = 'Edited in SQL' WHERE pmid = ?", [rec.pmid])
+    with pytest.raises(raw_splice.SpliceMismatch, match="differ"):
+        publications.raw_xml(db, rec.pmid)
+
+
+def test_a_row_rewritten_without_raw_xml_keeps_its_stored_record_readable(db):
+    rec = next(r for r in recorded() if r.abstract_sections)
+    publications.save_publications(db, [rec])
+    assert raw_rows(db)[rec.pmid][0] == raw_codec.ZSTD_ROW
+    changed = replace(rec, raw_xml=None, record_hash="changed", title="A new title")
+    assert publications.save_publications(db, [changed]) == {"updated": 1}
+    assert raw_rows(db)[rec.pmid][0] == raw_codec.ZSTD
+    assert publications.raw_xml(db, rec.pmid) == rec.raw_xml
+
+
+def test_record_hash_is_stored_as_its_20_bytes_and_read_as_hex(db):
+    recs = recorded()[:5]
+    publications.save_publications(db, recs)
+    assert {t for (t,) in db.execute("SELECT DISTINCT typeof(record_hash) FROM publications")} == {"blob"}
+    assert publications.stored_hashes(db, [r.pmid for r in recs]) == {r.pmid: r.record_hash for r in recs}
+    assert [p.record_hash for p in publications.read_publications(db, [r.pmid for r in recs])] == \
+        [r.record_hash for r in recs]
+    assert publications.save_publications(db, recs) == {"unchanged": 5}
+    assert publications.encode_hash("revised") == "revised" and publications.encode_hash("A" * 40) == "A" * 40
+
+
+def test_a_new_database_has_small_pages_an_existing_one_keeps_its_own(tmp_path, db_path):
+    assert open_db(db_path).execute("PRAGMA page_size").fetchone()[0] == connection.NEW_DB_PAGE_SIZE == 1024
+    old = open_db(old_db(tmp_path, WHOLE_RAW_DB))
+    assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
+
+
+def test_a_database_with_whole_raw_records_reads_the_same_and_detects_changes(tmp_path, db_path):
+    """tests/data/whole-raw-format.db.gz: written by the code before raw records lost their
+    row's texts (whole ``zstd`` frames, hex ``record_hash``, 4 KB pages)."""
+    old = open_db(old_db(tmp_path, WHOLE_RAW_DB))
+    pmids = [r[0] for r in old.execute("SELECT pmid FROM publications ORDER BY pmid")]
+    assert {c for (c,) in old.execute("SELECT DISTINCT codec FROM publication_raw")} == {raw_codec.ZSTD}
+    recs = [r for r in recorded() if r.pmid in pmids]
+    new = open_db(db_path)
+    publications.save_publications(new, recs, topic="old-format", now=NOW)
+    assert list(publications.iter_publications(old)) == list(publications.iter_publications(new))
+    assert sorted(publications.iter_publication_table(old)) == sorted(publications.iter_publication_table(new))
+    assert export_reads.raw_publication_records(old, pmids) == export_reads.raw_publication_records(new, pmids) \
+        == {r.pmid: r.raw_xml for r in recs}
+    # Hex hashes written before still say "unchanged"; a revised record is rewritten in the new format.
+    revised = next(r for r in recs if r.abstract_sections)
+    revised.record_hash = "0" * 40
+    counts = publications.save_publications(old, recs)
+    assert counts == {"unchanged": len(recs) - 1, "updated": 1}
+    assert raw_rows(old)[revised.pmid][0] == raw_codec.ZSTD_ROW
+    assert publications.raw_xml(old, revised.pmid) == revised.raw_xml
