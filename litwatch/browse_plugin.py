@@ -31,6 +31,8 @@ def prepare_connection(conn):
 
 @hookimpl
 def render_cell(value, column, table):
+    if table == "publications" and column == "record_hash" and isinstance(value, bytes):
+        return value.hex()  # a SHA-1 stored as its 20 bytes (db.publications.encode_hash)
     if table == "publications" and column in DETAIL_COLUMNS and isinstance(value, bytes):
         text = json_text(value)
         return text if isinstance(text, str) else None

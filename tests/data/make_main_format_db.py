@@ -10,6 +10,11 @@ database made by an earlier version reads the same.  Run with that version insta
 
 It parses the recordings with that version's parser and stores them with its own
 ``save_publications`` (no hand-written rows), then vacuums into one small file.
+
+``whole-raw-format.db.gz`` was made the same way with main at 22b0649 (before raw records
+were stored without their row's texts: whole ``zstd`` frames with ``pubmed-2``, hex
+``record_hash``, 4 KB pages): ``... make_main_format_db.py whole-raw-format.db``, then
+``gzip -9n``.
 """
 
 from __future__ import annotations
