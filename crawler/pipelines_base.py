@@ -18,6 +18,7 @@ and stores what this one could not (saves are upserts: nothing doubles).
 from __future__ import annotations
 
 import functools
+import inspect
 
 from scrapy.exceptions import DropItem
 
@@ -25,6 +26,9 @@ from litwatch.vocab.text import clean_text
 
 
 def _guarded(process_item):
+    """``process_item`` under the rule above; a coroutine (a pipeline whose SQL runs in a
+    thread of its own) is awaited under the same rule."""
+
     @functools.wraps(process_item)
     def wrapper(self, item, *args, **kwargs):
         spider = self.spider
@@ -33,25 +37,43 @@ def _guarded(process_item):
             if error is not None:
                 item = {"_type": "topic_failed", "topic": item["topic"], "error": error}
         try:
-            return process_item(self, item, *args, **kwargs)
+            result = process_item(self, item, *args, **kwargs)
         except DropItem:
             raise
         except Exception as exc:
-            if spider is None:
-                raise
-            cause = f"{type(exc).__name__}: {exc}"
-            stage = getattr(self, "stage", "store")
-            quarantined = False
-            if hasattr(self, "quarantine_failed"):
-                try:
-                    quarantined = bool(self.quarantine_failed(item, f"could not {stage} it: {cause}"))
-                except Exception:  # the store itself is failing (disk full): the refetch keeps it
-                    quarantined = False
-            spider.item_failed(item, stage, cause, quarantined=quarantined)
-            raise DropItem(f"{stage} failed: {cause}", log_level="DEBUG") from exc  # already reported
+            _failed(self, item, exc)
+        if inspect.isawaitable(result):
+            return _awaited(self, item, result)
+        return result
 
     wrapper._lw_guarded = True
     return wrapper
+
+
+async def _awaited(pipeline, item, result):
+    try:
+        return await result
+    except DropItem:
+        raise
+    except Exception as exc:
+        _failed(pipeline, item, exc)
+
+
+def _failed(pipeline, item, exc: Exception):
+    """Report a failed item (its topic fails; quarantine when the pipeline can) and drop it."""
+    spider = pipeline.spider
+    if spider is None:
+        raise exc
+    cause = f"{type(exc).__name__}: {exc}"
+    stage = getattr(pipeline, "stage", "store")
+    quarantined = False
+    if hasattr(pipeline, "quarantine_failed"):
+        try:
+            quarantined = bool(pipeline.quarantine_failed(item, f"could not {stage} it: {cause}"))
+        except Exception:  # the store itself is failing (disk full): the refetch keeps it
+            quarantined = False
+    spider.item_failed(item, stage, cause, quarantined=quarantined)
+    raise DropItem(f"{stage} failed: {cause}", log_level="DEBUG") from exc  # already reported
 
 
 class CrawlerPipeline:

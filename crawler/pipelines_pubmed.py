@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import Counter
 
 from litwatch.crawler.pipelines_base import DbPipeline as _DbPipeline
 from litwatch.crawler.spiders.pubmed import SOURCE
@@ -38,13 +39,66 @@ class QuarantinePipeline(_DbPipeline):
 
 
 class StorePublicationPipeline(_DbPipeline):
-    def open_spider(self):
-        super().open_spider()
-        publications.tune_for_bulk(self.db)
+    """The store's SQL runs in one writer thread of its own (``db.publications.save_rows``
+    of a 500-record answer is 30-120 ms; sqlite3 gives the GIL away while SQLite works), so
+    the reactor keeps reading answers and sending the next requests at the service's pace
+    meanwhile.  Still one item at a time, in the order the items reach this pipeline: the
+    thread runs them one after the other, and each item's ``process_item`` returns only when
+    its SQL is done (``CONCURRENT_ITEMS`` = 1: a callback's next item waits for it), so a
+    failure is reported (``pipelines_base``) before anything later of its topic is stored.
+    The connection lives in that thread (SQLite connections are not shared between threads);
+    counts and warnings are applied back in the reactor's thread."""
 
-    def process_item(self, item):
+    def open_spider(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="litwatch-store")
+        # topic -> why a store failed, as the writer saw it: a later topic_done of that
+        # topic, run after it in the same thread, becomes topic_failed whatever the timing
+        # of the reactor's bookkeeping.
+        self._failed: dict[str, str] = {}
+        self.db = self._writer.submit(self._open).result()
+
+    def _open(self):
+        from litwatch.db import open_db
+
+        db = open_db(self.spider.lw_settings.db_path)
+        publications.tune_for_bulk(db)
+        return db
+
+    def close_spider(self):
+        if self.db is not None:
+            self._writer.submit(self.db.conn.close).result()
+            self.db = None
+        self._writer.shutdown(wait=True)
+
+    async def process_item(self, item):
+        import asyncio
+
+        output, counts, warnings = await asyncio.wrap_future(self._writer.submit(self._store, item))
+        self.spider.counts.update(counts)
+        for message in warnings:
+            self.spider.warn(message)
+        return output
+
+    def _store(self, item) -> tuple[object, Counter, list[str]]:
+        """In the writer thread: the item's SQL; (what to pass on, counts, warnings)."""
+        counts: Counter = Counter()
+        warnings: list[str] = []
+        try:
+            return self._sql(item, counts, warnings), counts, warnings
+        except Exception as exc:
+            topic = item.get("topic") if isinstance(item, dict) else None
+            if topic:
+                self._failed.setdefault(topic, f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _sql(self, item, counts: Counter, warnings: list[str]):
         kind = item.get("_type")
-        counts = self.spider.counts
+        if kind == "topic_done" and item["topic"] in self._failed:
+            kind = "topic_failed"
+            item = {"_type": "topic_failed", "topic": item["topic"],
+                    "error": f"topic {item['topic']}: could not store its records: {self._failed[item['topic']]}"}
         if kind == "pubmed_batch":
             saved = publications.save_rows(self.db, item["records"], topic=item.get("topic"))
             counts.update(saved)
@@ -64,7 +118,7 @@ class StorePublicationPipeline(_DbPipeline):
                 else:
                     # Nothing lost: the queue step of the next crawl asks for them again.
                     publications.enqueue(self.db, missing, f"{item.get('topic') or 'followed trial'}: not returned by efetch")
-                    self.spider.warn(f"{len(missing)} PMIDs found by esearch were not returned by efetch; queued for the next crawl: {', '.join(missing[:5])}")
+                    warnings.append(f"{len(missing)} PMIDs found by esearch were not returned by efetch; queued for the next crawl: {', '.join(missing[:5])}")
             return {"stored": len(item["records"]), "topic": item.get("topic")}
         if kind == "topic_link":
             publications.add_topic(self.db, item["pmids"], item["topic"])

@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
 import sys
 import traceback
 
@@ -89,5 +90,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if not result["errors"] else 1
 
 
+def _exit_now(code: int) -> None:
+    """End the process once its result is written, without the interpreter's teardown:
+    freeing a crawl's heap module by module took ~0.3 s after a backfill, while everything
+    that matters is done (the database closed by the pipelines and the spider, the parsing
+    processes joined, the result file closed); the log and std streams are flushed here."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_now(main())

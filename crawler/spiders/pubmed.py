@@ -137,7 +137,7 @@ class PubmedSpider(LitwatchSpider):
             "litwatch.crawler.pipelines_pubmed.StorePublicationPipeline": 400,
         },
         # Items reach the store in the order yielded, so a topic's "done" marker is stored
-        # after its records (pipelines are synchronous).
+        # after its records (each item waits for the one before it to be stored).
         "CONCURRENT_ITEMS": 1,
         # One request at a time across the whole crawl (NCBI counts per IP, not per query).
         "CONCURRENT_REQUESTS": 1,
