@@ -72,6 +72,8 @@ SLOT = "eutils"
 ESEARCH_PAGE = eutils.ESEARCH_MAX_RETMAX
 # History slices asked for at a time (see _history_fetch).
 HISTORY_AHEAD = 3
+# Window searches go before waiting fetches (Scrapy: higher first).
+WINDOW_PRIORITY = 1
 # PMIDs per elink request (POST, one id= each).
 ELINK_BATCH = 200
 # A queued or quarantined PMID PubMed keeps not returning is given up after this many
@@ -139,17 +141,21 @@ class PubmedSpider(LitwatchSpider):
         # Items reach the store in the order yielded, so a topic's "done" marker is stored
         # after its records (each item waits for the one before it to be stored).
         "CONCURRENT_ITEMS": 1,
-        # One request at a time across the whole crawl (NCBI counts per IP, not per query).
-        "CONCURRENT_REQUESTS": 1,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        # One download slot for the whole crawl (NCBI counts per IP, not per query): its
+        # DOWNLOAD_DELAY spaces the requests' starts at the allowed rate.  Two may be in
+        # flight, so a slow answer (a big window's search, an 11 MB slice on its way) does
+        # not hold the next request past its turn; the rate stays the same.
+        "CONCURRENT_REQUESTS": 2,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
         # efetch answers of 200 records with reference lists can be large (typically
         # 5-20 MB): generous, yet a runaway answer is cut off before it costs 500 MB.
         "DOWNLOAD_MAXSIZE": 128 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 64 * 1024 * 1024,
         # Scrapy stops downloading while the answers being processed exceed 5 MB; one
         # history slice of 500 records is larger, which would serialise download and parse.
-        # Two slices in memory at a time is the point (overlap), not a risk.
-        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 256 * 1024 * 1024,
+        # A few slices waiting for the parsing processes keep them busy; more would only
+        # hold memory (parsing, not downloading, sets the pace of a backfill).
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 48 * 1024 * 1024,
     }
 
     @classmethod
@@ -261,7 +267,9 @@ class PubmedSpider(LitwatchSpider):
             call = eutils.esearch(self.lw_settings, window.term, mindate=window.lo, maxdate=window.hi,
                                   datetype=window.kind, retstart=retstart, retmax=self.page, usehistory=True)
         what = f"esearch {window.kind} {window.lo}..{window.hi}" + (f" from {retstart}" if retstart else "")
-        return self._request(run, call, self.parse_window, what, lw_window=window, lw_parent=parent,
+        # Ahead of any fetch waiting for its turn: a search opens up more work (the later part
+        # of a split window waits for it), a fetch only finishes some.
+        return self._request(run, call, self.parse_window, what, priority=WINDOW_PRIORITY, lw_window=window, lw_parent=parent,
                              lw_ids=list(ids), lw_count=count, handle_httpstatus_list=[400])
 
     def _fetches(self, run: Run, pmids: list[str], purpose: str):
@@ -406,8 +414,10 @@ class PubmedSpider(LitwatchSpider):
                 self.warn(f"{response.meta['lw_what']}: PubMed returned no ids from {len(ids)} of {result.count}")
             single = retstart == 0 and result.webenv and result.query_key
             history = (result.webenv, result.query_key) if single else None
-            yield from self._ids(run, window, ids, history)
+            # The later part's search first: it opens up more work than these fetches, and
+            # an idle download slot sends whatever comes first.
             yield from self._rest(run, parent, result.count)
+            yield from self._ids(run, window, ids, history)
         yield from self._finish(run)
 
     def _split(self, run: Run, window: Window, count: int, skew: int = 0, *, exact: bool = True):
