@@ -190,8 +190,9 @@ class PubmedSpider(LitwatchSpider):
         if not self.lw_settings.ncbi_email:
             self.logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact address")
         self.db = self._open_db()
-        # The parsing processes start with a backfill's first history fetch (~0.1 s each,
-        # while that answer downloads), or with the first answer too big to parse here; a
+        # The parsing processes start when a window search finds more than the cap (a
+        # backfill: it is split, searched again, then fetched; ~0.1 s each meanwhile), with
+        # a backfill's first history fetch, or with the first answer too big to parse here; a
         # weekly crawl's small answers are parsed in this process (``ParsePool.blocks``).
         self.parse_pool = ParsePool()
         self.today = dt.datetime.now(dt.timezone.utc).date()
@@ -398,6 +399,8 @@ class PubmedSpider(LitwatchSpider):
             return
         if result is not None:
             if result.count > self.cap:
+                if window.kind == "new":  # a backfill: the parsing processes start meanwhile
+                    self.parse_pool.start()
                 yield from self._split(run, window, result.count, self._first_skew(window, parent, result.count))
                 yield from self._rest(run, parent, result.count)
                 yield from self._finish(run)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -167,7 +168,10 @@ def _parse_date(value: str, *, end: bool) -> dt.date:
     return dt.date(year, month, day)
 
 
+@functools.lru_cache(maxsize=256)
 def date_range(text: str) -> tuple[dt.date, dt.date]:
+    """(first, last day) of a date range term; cached: a search meets the same range at
+    every record (a backfill's window search over 10,000 records parsed it 20,000 times)."""
     lo, _, hi = text.partition(":")
     hi = hi or lo
     if hi.strip() in ("3000", "present"):
