@@ -133,6 +133,62 @@ def test_the_pipeline_rule_any_exception_fails_the_topic_and_turns_its_done_mark
     assert store.process_item({"_type": "topic_done", "topic": "other"})["_type"] == "topic_done"
 
 
+def test_the_pipeline_rule_holds_for_a_store_that_runs_its_sql_in_a_thread(tmp_path):
+    """An ``async`` process_item (the PubMed store awaits its writer thread) fails its topic
+    the same way, when its awaited work raises."""
+    import asyncio
+    import sqlite3
+
+    import pytest
+    from scrapy.exceptions import DropItem
+
+    from litwatch.crawler.pipelines_base import CrawlerPipeline
+
+    class Store(CrawlerPipeline):
+        async def process_item(self, item):
+            await asyncio.sleep(0)
+            if item["_type"] == "batch":
+                raise sqlite3.OperationalError("database or disk is full")
+            return item
+
+    spider = _spider(tmp_path)
+    store = Store(_Crawler(spider))
+    with pytest.raises(DropItem):
+        asyncio.run(store.process_item({"_type": "batch", "topic": "all"}))
+    assert spider.errors == [
+        "topic all: could not store a batch item: OperationalError: database or disk is full; "
+        "its watermark stays, the next crawl asks again"
+    ]
+    out = asyncio.run(store.process_item({"_type": "topic_done", "topic": "all", "watermark": "2026-11-30"}))
+    assert out["_type"] == "topic_failed" and "database or disk is full" in out["error"]
+
+
+def test_the_pubmed_store_thread_turns_a_done_marker_after_a_failed_batch_into_failed(tmp_path):
+    """In the writer thread's own order: a topic whose batch failed there is not marked done,
+    whenever the reactor's bookkeeping of that failure runs."""
+    from litwatch.crawler.pipelines_pubmed import StorePublicationPipeline
+    from litwatch.db.publications import RowBatch
+
+    spider = _spider(tmp_path)
+    store = StorePublicationPipeline(_Crawler(spider))
+    store.open_spider()
+    try:
+        bad = {"_type": "pubmed_batch", "topic": "all", "purpose": "topic", "records": RowBatch([("1", "h", ("too", "short"),
+               None, None, (), (), ())]), "errors": [], "missing": []}
+        try:
+            store._writer.submit(store._store, bad).result()
+        except Exception:
+            pass
+        else:
+            raise AssertionError("a malformed row must fail its batch")
+        done = {"_type": "topic_done", "topic": "all", "watermark": "2026-11-30", "found": 1, "result_count": 1}
+        output, _, _ = store._writer.submit(store._store, done).result()
+        assert output == {"topic": "all", "failed": True}
+        assert rows(tmp_path / "x.db", "SELECT watermark, last_status FROM crawl_state WHERE topic = 'all'") == [(None, "failed")]
+    finally:
+        store.close_spider()
+
+
 def test_a_callback_that_raises_makes_the_crawl_fail(tmp_path):
     from types import SimpleNamespace
 
