@@ -30,9 +30,13 @@ BUSY_TIMEOUT_MS = 30_000
 # The page size of a NEW database file (SQLite fixes it when the first table is created;
 # an existing database keeps its own: changing it needs a VACUUM, which litwatch never runs
 # behind a user's back).  A stored publication is a ~2 KB row and a ~5 KB raw record: on
-# 4 KB pages a row shares a page with one other and leaves ~0.8 KB of it unused; on 1 KB
-# pages the slack is a fraction of a small page (bench/bench_storage.py: see bench/README).
-NEW_DB_PAGE_SIZE = 1024
+# 4 KB pages a row shares a page with one other and leaves ~0.8 KB of it unused.  2 KB
+# pages keep most of the saving (~650 B a publication; 1 KB pages ~110 B more) without
+# 1 KB pages' cost: every page is one WAL frame written and one page copied back at a
+# checkpoint, a system call each, and at 1 KB a bulk store wrote four times as many
+# (ingest 10,000 records, same run: 4 KB 2,684 rec/s, 2 KB 2,654, 1 KB 2,399;
+# bench/bench_page_size.py, bench/README.md).
+NEW_DB_PAGE_SIZE = 2048
 
 
 def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:

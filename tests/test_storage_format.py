@@ -4,7 +4,7 @@ New rows keep ``abstract_sections`` as offsets over the stored abstract, the det
 columns (author details, history, other ids/abstracts, book) as zstd frames when long,
 ``record_hash`` as its 20 bytes, and raw records as zstd level 3 frames with the 192 KB
 ``pubmed-2`` dictionary, without the texts their row holds (``db.raw_splice``: codec
-``zstd+row``); a new database file has 1 KB pages.  Everything the read path and the
+``zstd+row``); a new database file has 2 KB pages.  Everything the read path and the
 exports return must be what the format before gave, and databases written by the code
 before must read the same: ``tests/data/main-format.db.gz`` (sections with their texts,
 plain detail JSON, ``pubmed-1`` raw frames) and ``tests/data/whole-raw-format.db.gz``
@@ -269,7 +269,7 @@ def test_record_hash_is_stored_as_its_20_bytes_and_read_as_hex(db):
 
 
 def test_a_new_database_has_small_pages_an_existing_one_keeps_its_own(tmp_path, db_path):
-    assert open_db(db_path).execute("PRAGMA page_size").fetchone()[0] == connection.NEW_DB_PAGE_SIZE == 1024
+    assert open_db(db_path).execute("PRAGMA page_size").fetchone()[0] == connection.NEW_DB_PAGE_SIZE == 2048
     old = open_db(old_db(tmp_path, WHOLE_RAW_DB))
     assert old.execute("PRAGMA page_size").fetchone()[0] == 4096
 
