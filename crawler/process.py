@@ -44,41 +44,6 @@ def _read_in_bigger_pieces() -> None:
     tcp.Connection.bufferSize = READ_SIZE
 
 
-def _quick_deprecated_classes() -> None:
-    """Scrapy's ``create_deprecated_class`` (called 3 times while its HTTP handler loads)
-    finds the calling module with ``inspect.stack()`` and ``inspect.getmodule``, which read
-    every frame's source and index every loaded module: ~60 ms of each crawl's start-up.
-    The same answer comes from the caller's frame: those two are swapped for cheap
-    equivalents during that call only."""
-    import inspect
-
-    try:
-        from scrapy.utils import deprecate
-    except ImportError:
-        return
-    original = deprecate.create_deprecated_class
-    if getattr(original, "_lw_quick", False):
-        return
-
-    def create(*args, **kwargs):
-        caller = sys._getframe(1)
-        stack, getmodule = inspect.stack, inspect.getmodule
-
-        def module_of(obj, _filename=None):
-            if inspect.isframe(obj):
-                return sys.modules.get(obj.f_globals.get("__name__", ""))
-            return getmodule(obj, _filename)
-
-        inspect.stack, inspect.getmodule = (lambda context=1: [None, (caller,)]), module_of
-        try:
-            return original(*args, **kwargs)
-        finally:
-            inspect.stack, inspect.getmodule = stack, getmodule
-
-    create._lw_quick = True
-    deprecate.create_deprecated_class = create
-
-
 def crawl_source(source: str, config_path: str | None, since: dt.date | None, topics: list[str] | None, log_level: str) -> dict:
     from scrapy.crawler import CrawlerProcess
 
@@ -87,7 +52,6 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
 
     settings = load_settings()
     watchlist = load_watchlist(config_path)
-    _quick_deprecated_classes()
     process = CrawlerProcess(settings=base_settings(settings, log_level=log_level))
     _read_in_bigger_pieces()
     from litwatch.vocab.text import redact_logging

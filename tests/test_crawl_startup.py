@@ -1,7 +1,5 @@
 """What a crawl child loads before its first request (bench/README, bench_crawl.py): the
-Scrapy components no crawl uses stay out of Scrapy's lists, so they are never imported, and
-Scrapy's deprecated classes still name their own module after ``crawler.process`` made the
-helper that creates them cheaper."""
+Scrapy components no crawl uses stay out of Scrapy's lists, so they are never imported."""
 
 from __future__ import annotations
 
@@ -25,13 +23,11 @@ def test_unused_components_are_left_out_and_the_rest_of_scrapys_lists_kept():
     assert "scrapy.extensions.corestats.CoreStats" in lists["EXTENSIONS_BASE"]  # finish_reason comes from it
 
 
-def test_a_crawl_child_never_imports_aiohttp_tldextract_or_telnet_and_deprecated_classes_keep_their_module():
+def test_a_crawl_child_never_imports_aiohttp_tldextract_or_telnet():
     code = (
         "import sys\n"
-        "from litwatch.crawler.process import _quick_deprecated_classes\n"
         "from litwatch.crawler.settings import base_settings\n"
         "from litwatch.config import load_settings\n"
-        "_quick_deprecated_classes()\n"
         "from scrapy.crawler import CrawlerRunner\n"
         "from scrapy.utils.reactor import install_reactor\n"
         "install_reactor('twisted.internet.asyncioreactor.AsyncioSelectorReactor')\n"
@@ -40,12 +36,8 @@ def test_a_crawl_child_never_imports_aiohttp_tldextract_or_telnet_and_deprecated
         "crawler._apply_settings()\n"
         "from scrapy.core.engine import ExecutionEngine\n"
         "ExecutionEngine(crawler, lambda _: None)\n"
-        "import scrapy.core.downloader.contextfactory as c, scrapy.core.downloader.tls as t\n"
-        "print(c.ScrapyClientContextFactory.__module__, t.ScrapyClientTLSOptions.__module__)\n"
         "print(sorted(m for m in ('aiohttp', 'tldextract', 'twisted.conch') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
-    modules, loaded = out.stdout.strip().splitlines()[-2:]
-    assert modules == "scrapy.core.downloader.contextfactory scrapy.core.downloader.tls"
-    assert loaded == "[]"
+    assert out.stdout.strip().splitlines()[-1] == "[]"
