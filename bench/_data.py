@@ -64,9 +64,10 @@ def write_efetch(path: Path, n: int) -> None:
             fh.write(efetch_answer(start, min(2000, n - start), parts))
 
 
-def ingest(db_path: Path, start: int, n: int, *, topic: str = "bench", chunk: int = 5000) -> None:
-    """Store ``n`` records from ``start`` through the crawl's parse and save path."""
-    from litwatch.crawler.pubmed_parse import parse_pubmed
+def ingest(db_path: Path, start: int, n: int, *, topic: str = "bench", chunk: int = 20_000) -> None:
+    """Store ``n`` records from ``start`` through the crawl's parse and save path (parsed by
+    ``crawler.parse_worker``'s processes, as a backfill is: one pool per ``chunk`` records)."""
+    from litwatch.crawler.parse_worker import prepared
     from litwatch.db import open_db
     from litwatch.db.publications import save_stream
 
@@ -75,7 +76,7 @@ def ingest(db_path: Path, start: int, n: int, *, topic: str = "bench", chunk: in
 
     def records():
         for offset in range(start, start + n, chunk):
-            yield from parse_pubmed(efetch_answer(offset, min(chunk, start + n - offset), parts))
+            yield from prepared(efetch_answer(offset, min(chunk, start + n - offset), parts))
 
     save_stream(db, records(), topic=topic)
     db.conn.close()

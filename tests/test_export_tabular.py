@@ -117,19 +117,21 @@ def test_csv_text_writes_what_csv_writer_writes():
 
 
 def test_flat_list_cells_match_json_each(db_path):
-    """The string fast path of the CSV's list cells says what json_each says, for the compact
-    JSON written now, the spaced JSON of older rows, and escapes (which take json_each)."""
-    from litwatch.db.publications import _LIST
+    """The CSV's list cells (``join_list``: two string replaces, or a decode when the JSON has
+    escapes) say what SQLite's json_each says, for the compact JSON written now, the spaced
+    JSON of older rows, and escapes."""
+    from litwatch.db.publications import join_list
 
     db = open_db(db_path)
     arrays = [[], ["Smith J"], ["Depression, Postpartum", "Humans"], ['say "hi"', "back\\slash"],
-              ["é", "line\nbreak"], ["", "x"], ["a", "", "b"]]
+              ["é", "line\nbreak"], ["", "x"], ["a", "", "b"], ["x", None, "y"], [None], [""],
+              ['", "', '","'], ["tab\tend", "ü\u2028"]]
     for arr in arrays:
         for text in (json.dumps(arr), json.dumps(arr, separators=(",", ":")),
                      json.dumps(arr, ensure_ascii=False, separators=(",", ":"))):
-            fast = db.execute(f"SELECT {_LIST.format('mesh')} FROM (SELECT ? AS mesh) p", [text]).fetchone()[0]
-            slow = db.execute("SELECT group_concat(value, '; ') FROM json_each(?)", [text]).fetchone()[0]
-            assert fast == slow, text
+            oracle = db.execute("SELECT group_concat(value, '; ') FROM json_each(?)", [text]).fetchone()[0]
+            assert join_list(text) == (oracle if arr else None), text
+    assert join_list(None) is None
 
 
 def test_parallel_csv_is_the_same_bytes_as_serial(db_path):
@@ -182,3 +184,18 @@ def test_an_export_without_worker_processes_runs_in_this_process(db_path, monkey
     out = io.StringIO()
     assert write_publications_csv(db, out, workers=2, piece_rowids=1, parallel_from=0) == 3
     assert out.getvalue() == serial.getvalue()
+
+
+def test_plain_text_of_a_fragment_folds_spaces_like_split_and_join():
+    """``fragment_to_text``'s shortcut for text the parser stored (sections joined by a blank
+    line, spaces folded) gives what ``" ".join(text.split())`` gives, for any whitespace."""
+    import random
+
+    from litwatch.vocab.markup import fragment_to_text
+
+    rng = random.Random(3)
+    alphabet = list("ab cd\n\t\r\xa0\u2009\u3000\x85\u2028\x1f.,") + ["\n\n", "  ", "é"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+        assert fragment_to_text(text) == " ".join(text.split()), repr(text)
+    assert fragment_to_text("BACKGROUND: a b.\n\nMETHODS: c.") == "BACKGROUND: a b. METHODS: c."

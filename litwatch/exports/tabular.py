@@ -119,8 +119,16 @@ PIECE_ROWIDS = 4_000
 
 
 def _cell_functions(names: list[str]) -> list:
+    """One cell function per flat column; the list columns arrive as stored JSON
+    (``iter_publication_table(joined=False)``) and are joined here."""
+    from litwatch.db.publications import FLAT_LISTS, join_list
+
+    def _csv_list(cell: str | None) -> str:
+        return csv_text(join_list(cell))
+
     return [_csv_flag if name in _FLAG_CELLS else _csv_made if name in _MADE_CELLS
-            else _csv_markup if name in MARKUP_FIELDS else csv_text for name in names]
+            else _csv_markup if name in MARKUP_FIELDS else _csv_list if name in FLAT_LISTS
+            else csv_text for name in names]
 
 
 def _csv_lines(rows: Iterable[tuple]) -> Iterator[tuple[int, str]]:
@@ -140,7 +148,7 @@ def csv_piece(path: str, since: str | None, lo: int, hi: int) -> tuple[int, str]
 
     db = open_db(path, read_only=True)
     try:
-        parts = list(_csv_lines(iter_publication_table(db, since, rowids=(lo, hi))))
+        parts = list(_csv_lines(iter_publication_table(db, since, rowids=(lo, hi), joined=False)))
     finally:
         db.close()
     return sum(n for n, _ in parts), "".join(text for _, text in parts)
@@ -165,7 +173,7 @@ def write_publications_csv(db, out: IO[str], since: str | None = None, *, worker
     csv.writer(out).writerow([name for name, _ in FLAT_COLUMNS])
     parallel = parallel_plan(db, workers, parallel_from)
     if parallel is None:
-        pieces = _csv_lines(iter_publication_table(db, since))
+        pieces = _csv_lines(iter_publication_table(db, since, joined=False))
     else:
         path, workers = parallel
         lo, hi = publication_rowid_span(db)

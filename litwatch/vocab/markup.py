@@ -22,6 +22,16 @@ _SUB_RE = re.compile(r"<sub>(.*?)</sub>", re.S)
 _SUP_RE = re.compile(r"<sup>(.*?)</sup>", re.S)
 
 
+def _folded(text: str) -> str:
+    """``" ".join(text.split())``, cheaper for what the parser stores (spaces folded already,
+    sections joined by a blank line): when that leaves only single ASCII spaces (every other
+    character ``str.split`` breaks on is unprintable) the text is already folded."""
+    flat = text.replace("\n\n", " ")
+    if flat.isprintable() and "  " not in flat and flat[:1] != " " and flat[-1:] != " ":
+        return flat
+    return " ".join(text.split())
+
+
 def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
     """A stored fragment (or any HTML) as plain text: tags dropped, entities decoded, spaces
     folded; a line break or the end of a paragraph, list item or div becomes a space.
@@ -32,7 +42,7 @@ def fragment_to_text(fragment: str | None, *, scripts: bool = False) -> str:
     if not fragment:
         return ""
     if "<" not in fragment and "&" not in fragment:  # most titles: nothing to undo
-        return " ".join(fragment.split())
+        return _folded(fragment)
     text = fragment
     if scripts:
         text = _SUB_RE.sub(lambda m: "_" + m.group(1) if len(m.group(1)) == 1 else f"_({m.group(1)})", text)
