@@ -14,6 +14,7 @@ import os
 import resource
 import signal
 
+import pytest
 from fault_support import env_for, expected_all, litwatch, rows, stored_pmids, watchlist
 
 from litwatch.db import open_db
@@ -102,65 +103,48 @@ def _spider(tmp_path):
                           watchlist=load_watchlist(str(config)))
 
 
-def test_the_pipeline_rule_any_exception_fails_the_topic_and_turns_its_done_marker_into_failed(tmp_path):
-    """The rule of crawler.pipelines_base, without a crawl: every subclass's process_item is guarded."""
-    import sqlite3
-
-    import pytest
-    from scrapy.exceptions import DropItem
-
-    from litwatch.crawler.pipelines_base import CrawlerPipeline
-
-    seen = []
-
-    class Store(CrawlerPipeline):
-        def process_item(self, item):
-            seen.append(item["_type"])
-            if item["_type"] == "batch":
-                raise sqlite3.OperationalError("database or disk is full")
-            return item
-
-    spider = _spider(tmp_path)
-    store = Store(_Crawler(spider))
-    with pytest.raises(DropItem):
-        store.process_item({"_type": "batch", "topic": "all"})
-    assert spider.errors == [
-        "topic all: could not store a batch item: OperationalError: database or disk is full; "
-        "its watermark stays, the next crawl asks again"
-    ]
-    out = store.process_item({"_type": "topic_done", "topic": "all", "watermark": "2026-11-30"})
-    assert out["_type"] == "topic_failed" and "database or disk is full" in out["error"]
-    assert store.process_item({"_type": "topic_done", "topic": "other"})["_type"] == "topic_done"
-
-
-def test_the_pipeline_rule_holds_for_a_store_that_runs_its_sql_in_a_thread(tmp_path):
-    """An ``async`` process_item (the PubMed store awaits its writer thread) fails its topic
-    the same way, when its awaited work raises."""
+@pytest.mark.parametrize("awaited", [False, True], ids=["sync", "async"])
+def test_the_pipeline_rule_any_exception_fails_the_topic_and_turns_its_done_marker_into_failed(tmp_path, awaited):
+    """The rule of crawler.pipelines_base, without a crawl: every subclass's process_item is
+    guarded, a plain one and an ``async`` one alike (the PubMed store awaits its writer
+    thread) when its (awaited) work raises."""
     import asyncio
     import sqlite3
 
-    import pytest
     from scrapy.exceptions import DropItem
 
     from litwatch.crawler.pipelines_base import CrawlerPipeline
 
-    class Store(CrawlerPipeline):
+    def work(item):
+        if item["_type"] == "batch":
+            raise sqlite3.OperationalError("database or disk is full")
+        return item
+
+    class SyncStore(CrawlerPipeline):
+        def process_item(self, item):
+            return work(item)
+
+    class AsyncStore(CrawlerPipeline):
         async def process_item(self, item):
             await asyncio.sleep(0)
-            if item["_type"] == "batch":
-                raise sqlite3.OperationalError("database or disk is full")
-            return item
+            return work(item)
 
     spider = _spider(tmp_path)
-    store = Store(_Crawler(spider))
+    store = (AsyncStore if awaited else SyncStore)(_Crawler(spider))
+
+    def call(item):
+        out = store.process_item(item)
+        return asyncio.run(out) if awaited else out
+
     with pytest.raises(DropItem):
-        asyncio.run(store.process_item({"_type": "batch", "topic": "all"}))
+        call({"_type": "batch", "topic": "all"})
     assert spider.errors == [
         "topic all: could not store a batch item: OperationalError: database or disk is full; "
         "its watermark stays, the next crawl asks again"
     ]
-    out = asyncio.run(store.process_item({"_type": "topic_done", "topic": "all", "watermark": "2026-11-30"}))
+    out = call({"_type": "topic_done", "topic": "all", "watermark": "2026-11-30"})
     assert out["_type"] == "topic_failed" and "database or disk is full" in out["error"]
+    assert call({"_type": "topic_done", "topic": "other"})["_type"] == "topic_done"
 
 
 def test_the_pubmed_store_thread_turns_a_done_marker_after_a_failed_batch_into_failed(tmp_path):
