@@ -716,8 +716,10 @@ FLAT_COLUMNS = (
     ("journal", "p.journal"), ("pub_date", "p.pub_date"), ("entrez_date", "p.entrez_date"), ("doi", "p.doi"),
     ("pmcid", "p.pmcid"), ("authors", "p.authors"),
     ("publication_types", "p.publication_types"), ("mesh", "p.mesh"),
-    ("nct_ids", "(SELECT group_concat(nct_id, '; ') FROM (SELECT DISTINCT nct_id FROM trial_links l "
-                "WHERE l.pmid = p.pmid ORDER BY nct_id))"),
+    # (EXISTS first: most papers link no trial, and the DISTINCT needs a temporary b-tree.)
+    ("nct_ids", "(CASE WHEN EXISTS (SELECT 1 FROM trial_links l WHERE l.pmid = p.pmid) THEN "
+                "(SELECT group_concat(nct_id, '; ') FROM (SELECT DISTINCT nct_id FROM trial_links l "
+                "WHERE l.pmid = p.pmid ORDER BY nct_id)) END)"),
     ("topics", "(SELECT group_concat(topic, '; ') FROM (SELECT topic FROM publication_topics t "
                "WHERE t.pmid = p.pmid ORDER BY topic))"),
     ("retracted", "p.retracted"), ("url", "'https://pubmed.ncbi.nlm.nih.gov/' || p.pmid || '/'"),

@@ -105,40 +105,47 @@ def _csv_markup(cell: str | None) -> str:
     return csv_text(cell)
 
 
-def _csv_made(cell) -> str:
-    return "" if cell is None else str(cell)
-
-
-def _csv_flag(cell) -> str:
-    return "True" if cell else "False"
-
-
 # A parallel CSV export hands each worker this many rowids at a time, and keeps at most
 # two pieces per worker in flight (memory stays flat: a piece is ~8 MB of CSV text).
 PIECE_ROWIDS = 4_000
 
 
-def _cell_functions(names: list[str]) -> list:
-    """One cell function per flat column; the list columns arrive as stored JSON
-    (``iter_publication_table(joined=False)``) and are joined here."""
+def _line_function(names: list[str]):
+    """The function that makes one CSV line of a flat row (columns ``names``).
+
+    It is written out per column once (a lambda compiled from the cell kinds below) instead
+    of looping over cell functions: at a million rows the loop's calls, one per cell, were
+    a fifth of the export's CPU.  Each kind does what its cell function does: made cells
+    (``_MADE_CELLS``) as text, flags as True/False, markup fields as plain text
+    (``_csv_markup``), list columns joined (``join_list``; they arrive as stored:
+    ``iter_publication_table(joined=False)``), every other text cell neutralised and quoted
+    as ``csv.writer`` would (``csv_text``)."""
     from litwatch.db.publications import FLAT_LISTS, join_list
 
-    def _csv_list(cell: str | None) -> str:
-        return csv_text(join_list(cell))
-
-    return [_csv_flag if name in _FLAG_CELLS else _csv_made if name in _MADE_CELLS
-            else _csv_markup if name in MARKUP_FIELDS else _csv_list if name in FLAT_LISTS
-            else csv_text for name in names]
+    cells = []
+    for i, name in enumerate(names):
+        if name in _FLAG_CELLS:
+            cells.append(f"('True' if r[{i}] else 'False')")
+        elif name in _MADE_CELLS:
+            cells.append(f"('' if r[{i}] is None else str(r[{i}]))")
+        elif name in MARKUP_FIELDS:
+            cells.append(f"_csv_markup(r[{i}])")
+        elif name in FLAT_LISTS:
+            cells.append(f"(csv_text(join_list(v)) if (v := r[{i}]) else '')")
+        else:
+            cells.append(f"(csv_text(v) if (v := r[{i}]) else '')")
+    source = "lambda r: ','.join((" + ", ".join(cells) + ",))"
+    return eval(source, {"_csv_markup": _csv_markup, "csv_text": csv_text, "join_list": join_list, "str": str})
 
 
 def _csv_lines(rows: Iterable[tuple]) -> Iterator[tuple[int, str]]:
     """(rows, CSV text) a page of 1,000 rows at a time."""
     from litwatch.db.publications import FLAT_COLUMNS
 
-    cell_of = _cell_functions([name for name, _ in FLAT_COLUMNS])
+    line = _line_function([name for name, _ in FLAT_COLUMNS])
     it = iter(rows)
     while page := list(itertools.islice(it, 1000)):
-        yield len(page), "\r\n".join([",".join([fn(cell) for fn, cell in zip(cell_of, row)]) for row in page]) + "\r\n"
+        yield len(page), "\r\n".join([line(row) for row in page]) + "\r\n"
 
 
 def csv_piece(path: str, since: str | None, lo: int, hi: int) -> tuple[int, str]:
