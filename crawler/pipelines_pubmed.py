@@ -16,6 +16,7 @@ as an error marker, like one that did not parse.  Each pipeline does one thing:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 from collections import Counter
@@ -73,8 +74,6 @@ class StorePublicationPipeline(_DbPipeline):
         self._writer.shutdown(wait=True)
 
     async def process_item(self, item):
-        import asyncio
-
         output, counts, warnings = await asyncio.wrap_future(self._writer.submit(self._store, item))
         self.spider.counts.update(counts)
         for message in warnings:

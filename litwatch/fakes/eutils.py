@@ -694,8 +694,9 @@ class _Handler(BaseHTTPRequestHandler):
                     rec = rec.replace(b"</MedlineCitation>", b"", 1)
                 entry.pmids.remove(pmid)
             parts.append(rec)
-        # One join: the answer (~12 MB for a 500-record slice) is copied once, not four times.
-        return 200, b"".join([EFETCH_HEAD, *_joined(parts), b"\n", EFETCH_TAIL])
+        # Joined in one call: the answer (~12 MB for a 500-record slice) is not copied again
+        # by each "+" of a concatenation.
+        return 200, b"".join((EFETCH_HEAD, b"\n".join(parts), b"\n", EFETCH_TAIL))
 
     def _elink(self, params: dict, entry: LoggedRequest) -> tuple[int, bytes]:
         """pubmed_pubmed_citedin, one LinkSet per ``id=`` (a comma list is one merged set)."""
@@ -721,13 +722,6 @@ class _Handler(BaseHTTPRequestHandler):
                           + "\t</LinkSetDb>\n")
             out.append(block + "</LinkSet>\n")
         return 200, ELINK_HEAD + "".join(out).encode() + b"</eLinkResult>\n"
-
-
-def _joined(parts: list[bytes]) -> list[bytes]:
-    """``parts`` with b"\\n" between them, for one ``b"".join``."""
-    out = [b"\n"] * (2 * len(parts) - 1)
-    out[::2] = parts
-    return out
 
 
 def _esc(text: str) -> str:
