@@ -138,11 +138,16 @@ def _encode(value) -> str:
     try:
         return orjson.dumps(value).decode()
     except (orjson.JSONEncodeError, TypeError):  # a lone surrogate or an integer over 64 bits
-        return _json_encode(value if not _is_records(value) else [asdict(v) for v in value])
+        return _json_encode(_plain(value))
 
 
-def _is_records(value) -> bool:
-    return isinstance(value, list) and bool(value) and is_dataclass(value[0])
+def _plain(value):
+    """A value ``json`` can write: dataclasses (a Book, a list of Authors) as dicts."""
+    if is_dataclass(value):
+        return asdict(value)
+    if isinstance(value, list) and value and is_dataclass(value[0]):
+        return [asdict(v) for v in value]
+    return value
 
 
 def _json(value) -> str:
@@ -152,12 +157,7 @@ def _json(value) -> str:
 
 
 def _book_json(book: Book | None) -> str | None:
-    if book is None:
-        return None
-    try:
-        return orjson.dumps(book).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return _json_encode(asdict(book))
+    return None if book is None else _encode(book)
 
 
 def encode_sections(sections: list[dict], abstract: str | None) -> str:
