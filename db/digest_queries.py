@@ -228,8 +228,8 @@ def pending_feed_items(db, now: dt.datetime) -> list[dict]:
         FROM feed_items fi LEFT JOIN feeds f ON f.url = fi.feed_url
         WHERE COALESCE(fi.pmid, '') = '' AND COALESCE(fi.published_as_pmid, '') = ''
           AND NOT (COALESCE(fi.kind, '') = 'trial' AND COALESCE(fi.nct_id, '') IN (SELECT nct_id FROM trials))
-          AND (COALESCE(fi.doi, '') = '' OR lower(fi.doi) NOT IN
-               (SELECT lower(doi) FROM publications WHERE doi IS NOT NULL))
+          AND (COALESCE(fi.doi, '') = '' OR NOT EXISTS
+               (SELECT 1 FROM publications p WHERE lower(p.doi) = lower(fi.doi) AND p.doi IS NOT NULL))
           AND fi.id NOT IN ({_TAKEN})
         ORDER BY fi.published DESC, fi.first_seen_at DESC, fi.id
         """,

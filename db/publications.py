@@ -43,7 +43,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from litwatch.db import detail_codec, raw_codec
+from litwatch.db import detail_codec, page_fill, raw_codec
 from litwatch.db.connection import transaction
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
@@ -85,7 +85,7 @@ _STAGE_SQL = (
 _STAGE_INSERT_SQL = f"INSERT INTO {_STAGE} VALUES ({', '.join('?' for _ in COLUMNS)}, ?, ?)"
 _UPSERT_SQL = (
     f"INSERT INTO publications ({', '.join(COLUMNS)}, first_seen_at, updated_at) "
-    f"SELECT {', '.join(COLUMNS)}, first_seen_at, updated_at FROM {_STAGE} WHERE true "
+    f"SELECT {', '.join(COLUMNS)}, first_seen_at, updated_at FROM {_STAGE} WHERE true ORDER BY rowid "
     "ON CONFLICT(pmid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "pmid")
     + ", updated_at = excluded.updated_at"
@@ -323,7 +323,7 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
         return counts
     now = now or utcnow()
     existing = stored_hashes(db, [r[0] for r in rows])
-    values, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], []
+    new_values, values, raw_rows, topic_rows, correction_rows, link_rows = [], [], [], [], [], []
     rewritten_without_raw: list[str] = []
     seen: set[str] = set()
     for pmid, record_hash, row, blob, codec, corrections, databank, abstract in rows:
@@ -338,7 +338,7 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
         else:
             counts["unchanged"] += 1
         if old != record_hash:
-            values.append(row + (now, now))
+            (new_values if old is None else values).append(row + (now, now))
             if blob is not None:
                 raw_rows.append((pmid, blob, codec))
             elif old is not None:
@@ -352,6 +352,11 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
         for nct in abstract:
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
+    page_size = db.conn.execute("PRAGMA page_size").fetchone()[0]
+    # New rows (appended) and raw records (INSERT OR REPLACE appends) in the order that
+    # fills pages (``db.page_fill``); an updated row is rewritten where it is.
+    values = page_fill.fill_order(new_values, page_size) + values
+    raw_rows = page_fill.fill_order(raw_rows, page_size)
     with transaction(db):
         if rewritten_without_raw:
             _store_raws_whole(db.conn, rewritten_without_raw)

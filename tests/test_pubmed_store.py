@@ -148,7 +148,10 @@ def ranked_db(db):
         renumber("24084238", "90000002", title="Zolpidem for insomnia in older adults: a review"),
         renumber("34843274", "90000003", title="Something else entirely"),
     ]
-    publications.save_publications(db, recs[:2], topic="sleep")
+    # One save each: "stored last, listed first" holds between saves; within one batch the
+    # rows go in the order that fills pages (db.page_fill).
+    publications.save_publications(db, recs[:1], topic="sleep")
+    publications.save_publications(db, recs[1:2], topic="sleep")
     publications.save_publications(db, recs[2:], topic="other")
     return db
 
