@@ -43,7 +43,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from litwatch.db import detail_codec, page_fill, raw_codec
+from litwatch.db import detail_codec, raw_codec
 from litwatch.db.connection import transaction
 from litwatch.vocab import ids
 from litwatch.vocab.corrections import CORRECTION_LABELS
@@ -352,6 +352,8 @@ def save_rows(db, rows: Iterable[tuple], topic: str | None = None, *, now: str |
         for nct in abstract:
             link_rows.append((nct, pmid, "abstract", now))
     pmids = [(p,) for p in seen]
+    from litwatch.db import page_fill  # writers only: a search does not import it
+
     page_size = db.conn.execute("PRAGMA page_size").fetchone()[0]
     # New rows (appended) and raw records (INSERT OR REPLACE appends) in the order that
     # fills pages (``db.page_fill``); an updated row is rewritten where it is.

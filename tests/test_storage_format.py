@@ -316,3 +316,26 @@ def test_lookups_use_the_leaner_indexes(tmp_path, db_path, which):
         pmcid, doi = db.execute("SELECT pmcid, doi FROM publications WHERE pmid = ?", [pmid]).fetchone()
         assert publications.get_publication(db, pmcid)["pmid"] == pmid
         assert publications.get_publication(db, doi.upper())["pmid"] == pmid
+
+
+def test_link_tables_become_without_rowid_with_every_row_and_key(tmp_path, db_path):
+    """Migration 007 on a database written before: publication_topics and corrections keep
+    every row and their declared foreign keys, stored once in their key's b-tree."""
+    import sqlite3
+
+    path = old_db(tmp_path)
+    tables = ("publication_topics", "corrections")
+    with sqlite3.connect(path) as conn:
+        before = {t: sorted(conn.execute(f"SELECT * FROM {t}")) for t in tables}
+    assert before["corrections"] and before["publication_topics"]
+    for db in (open_db(path), open_db(db_path)):
+        for table in tables:
+            sql = db.execute("SELECT sql FROM sqlite_master WHERE name = ?", [table]).fetchone()[0]
+            assert sql.endswith("WITHOUT ROWID"), table
+            assert ("pmid", "publications", "pmid") in {(f.column, f.other_table, f.other_column) for f in db[table].foreign_keys}
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_corrections%'").fetchall()
+    old = open_db(path)
+    assert {t: sorted(old.execute(f"SELECT * FROM {t}").fetchall()) for t in tables} == before
+    rec = recorded()[0]
+    publications.save_publications(old, [replace(rec, pmid="99999999")], topic="after")
+    assert old.execute("SELECT topic FROM publication_topics WHERE pmid = '99999999'").fetchall() == [("after",)]

@@ -136,8 +136,56 @@ def m006_leaner_indexes(db):
         db.execute(f"CREATE INDEX {name} ON publications ({column}) WHERE {column} IS NOT NULL")
 
 
+# Link tables keyed by their whole primary key: WITHOUT ROWID stores each row once, in its
+# key's b-tree, where a rowid table stores it in the table and its key again in the key's
+# index (the two were ~115 B a publication, bench/bench_storage.py).  The foreign keys are
+# declared here, as browse.FOREIGN_KEYS lists them: sqlite-utils cannot add them to a
+# WITHOUT ROWID table later (its rebuild selects rowid).
+LINK_TABLES = {
+    "publication_topics": (
+        "CREATE TABLE [publication_topics] (\n"
+        "   [pmid] TEXT REFERENCES [publications]([pmid]),\n"
+        "   [topic] TEXT REFERENCES [topics]([name]),\n"
+        "   [first_seen_at] TEXT,\n"
+        "   PRIMARY KEY ([pmid], [topic])\n"
+        ") WITHOUT ROWID",
+        "pmid, topic, first_seen_at",
+    ),
+    "corrections": (
+        "CREATE TABLE [corrections] (\n"
+        "   [pmid] TEXT REFERENCES [publications]([pmid]),\n"
+        "   [ref_type] TEXT,\n"
+        "   [other_pmid] TEXT,\n"
+        "   [note] TEXT,\n"
+        "   [first_seen_at] TEXT,\n"
+        "   PRIMARY KEY ([pmid], [ref_type], [other_pmid], [note])\n"
+        ") WITHOUT ROWID",
+        "pmid, ref_type, other_pmid, note, first_seen_at",
+    ),
+}
+
+
+def m007_links_without_rowid(db):
+    """Issue 14, storage: publication_topics and corrections as WITHOUT ROWID tables
+    (``LINK_TABLES``), rows and declared foreign keys kept; neither has other indexes.  An
+    existing database is rebuilt once (rows copied in key order), as m003 did."""
+    for table, (create, columns) in LINK_TABLES.items():
+        (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()
+        if sql.rstrip().upper().endswith("WITHOUT ROWID"):
+            continue
+        keys = columns.rsplit(", ", 1)[0]
+        db.execute(f"DROP TABLE IF EXISTS [{table}_new]")
+        db.execute(create.replace(f"[{table}]", f"[{table}_new]", 1))
+        # A key column of a WITHOUT ROWID table cannot be NULL; litwatch never wrote one
+        # (m003 made them ''), and a row written by hand with one is kept with ''.
+        picked = ", ".join(f"COALESCE({c}, '')" if c in keys.split(", ") else c for c in columns.split(", "))
+        db.execute(f"INSERT OR IGNORE INTO [{table}_new] ({columns}) SELECT {picked} FROM [{table}] ORDER BY {keys}")
+        db.execute(f"DROP TABLE [{table}]")
+        db.execute(f"ALTER TABLE [{table}_new] RENAME TO [{table}]")
+
+
 MIGRATIONS = [
     ("001_publications", m001_publications), ("002_fidelity", m002_fidelity), ("003_every_link", m003_every_link),
     ("004_raw_codec", m004_raw_codec), ("005_fts_automerge", m005_fts_automerge),
-    ("006_leaner_indexes", m006_leaner_indexes),
+    ("006_leaner_indexes", m006_leaner_indexes), ("007_links_without_rowid", m007_links_without_rowid),
 ]
