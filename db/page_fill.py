@@ -32,7 +32,7 @@ CELL_POINTER = 2
 
 def _header_bytes(n: int) -> int:
     """Bytes of the serial-type varint of a TEXT or BLOB of ``n`` bytes (2n+13 or 2n+12)."""
-    return 1 if n < 58 else 2 if n < 8186 else 3
+    return 1 if n < 58 else 2 if n < 8186 else 3 if n < 1_048_570 else 4
 
 
 def _int_bytes(v: int) -> int:
@@ -46,26 +46,23 @@ def _int_bytes(v: int) -> int:
 
 
 def record_bytes(values: Sequence) -> int:
-    """Bytes of the SQLite record holding ``values`` (its header and its body).
-
-    Called for every stored row, so the common case (ASCII text) is measured in one pass
-    over C-level ``len``s rather than value by value."""
-    texts = [v for v in values if v.__class__ is str or v.__class__ is bytes]
-    lengths = [len(v) for v in texts]
-    joined = "".join([v for v in texts if v.__class__ is str])
-    if not joined.isascii():  # UTF-8 byte lengths, not characters
-        lengths = [len(v.encode("utf-8", "surrogatepass")) if v.__class__ is str else len(v) for v in texts]
-    header = len(values) - len(texts) + sum([_header_bytes(n) for n in lengths if n >= 58]) \
-        + sum([1 for n in lengths if n < 58])
-    body = sum(lengths)
+    """Bytes of the SQLite record holding ``values``: its header (its own length, then one
+    serial type per value) and its body.  Called for every stored row: one plain loop."""
+    header, body = 1, 0
     for v in values:
         kind = v.__class__
-        if kind is int or kind is bool:
-            body += _int_bytes(int(v))
-        elif kind is float:
-            body += 8
-    header += 1 if header < 127 else 2  # the header's own length, a varint
-    return header + body
+        if kind is str:
+            n = len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass"))
+        elif kind is bytes:
+            n = len(v)
+        else:
+            header += 1
+            if v is not None:
+                body += 8 if kind is float else _int_bytes(int(v))
+            continue
+        body += n
+        header += _header_bytes(n)
+    return header + (1 if header > 127 else 0) + body
 
 
 def varint_bytes(v: int) -> int:
