@@ -107,9 +107,10 @@ FORMATS = ("main", "current")
 
 def build_db(path: Path, n: int, parts, *, fmt: str) -> None:
     """``n`` held-out records through parse + save_stream, in one of ``FORMATS``: "main" (the
-    format before this change: 4 KB pages, the raw record whole, ``record_hash`` as hex
+    encoding before the splice: 4 KB pages, the raw record whole, ``record_hash`` as hex
     text), "current" (what the store writes now: 2 KB pages, the raw record without its
-    row's texts, ``record_hash`` as 20 bytes)."""
+    row's texts, ``record_hash`` as 20 bytes).  Both get what ``save_rows`` and the
+    migrations do now (rows in page-filling order, the current indexes and link tables)."""
     from litwatch.crawler.pubmed_parse import parse_pubmed
     from litwatch.db import connection, open_db, publications
 
