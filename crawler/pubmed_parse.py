@@ -730,16 +730,8 @@ def record_blocks(source: bytes | str | IO[bytes], size: int = READ_SIZE) -> Ite
     pieces to parsing processes (``crawler.parse_worker``)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        pos = 0
-        while len(data) - pos > size:
-            cut = _last_end(data, pos, pos + size)
-            if cut <= pos:  # one record longer than a piece: up to its end
-                cut = _first_end(data, pos + size)
-                if cut == -1:
-                    break
-            yield data[pos:cut]
-            pos = cut
-        yield data[pos:]
+        for start, stop in record_spans(data, size):
+            yield data[start:stop]
         return
     fh = open(source, "rb") if isinstance(source, str) else source
     try:
@@ -757,6 +749,22 @@ def record_blocks(source: bytes | str | IO[bytes], size: int = READ_SIZE) -> Ite
     finally:
         if isinstance(source, str):
             fh.close()
+
+
+def record_spans(data, size: int = READ_SIZE) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each piece ``record_blocks`` cuts ``data`` into (bytes, or an
+    ``mmap`` of a file: only the bytes around each cut are read, so a process can hand out
+    a file's pieces by position and let the parsing processes read them)."""
+    pos = 0
+    while len(data) - pos > size:
+        cut = _last_end(data, pos, pos + size)
+        if cut <= pos:  # one record longer than a piece: up to its end
+            cut = _first_end(data, pos + size)
+            if cut == -1:
+                break
+        yield pos, cut
+        pos = cut
+    yield pos, len(data)
 
 
 _END_TAGS = (b"</PubmedArticle>", b"</PubmedBookArticle>")
