@@ -259,7 +259,8 @@ def _column_expression(col: str) -> str:
     else:
         return f"r.{col}"
     if col in DETAIL_COLUMNS:
-        return f"(None if (v := {value}) is None else pack(v))" if col == "book" else f"pack({value})"
+        pack = "detail_codec.pack"
+        return f"(None if (v := {value}) is None else {pack}(v))" if col == "book" else f"{pack}({value})"
     return value
 
 
@@ -267,9 +268,9 @@ def _row_function():
     """``_row``: one function compiled from ``COLUMNS`` that builds the whole tuple in one
     expression (a loop over the columns testing each one's kind cost ~10 us a record)."""
     source = "def _row(r):\n    return (" + ", ".join(_column_expression(c) for c in COLUMNS) + ",)\n"
-    scope = {"encode_sections": encode_sections, "encode_hash": encode_hash, "_json": _json,
-             "_book_json": _book_json, "pack": detail_codec.pack}
-    exec(compile(source, "<db.publications._row>", "exec"), scope)
+    scope: dict = {}
+    # This module's globals: the helpers are looked up when called, as in any function here.
+    exec(compile(source, "<db.publications._row>", "exec"), globals(), scope)
     return scope["_row"]
 
 
