@@ -238,3 +238,40 @@ def _write(tmp_path, data: bytes):
     path = tmp_path / "efetch.xml"
     path.write_bytes(data)
     return path
+
+
+def test_shortcuts_give_what_the_full_rules_give():
+    """The parser's fast paths (a two-digit date, a paper created the year it was published,
+    text that cannot hold a trial number) agree with the full rules on every case tried."""
+    import datetime as dt
+
+    from litwatch.crawler import pubmed_parse as pp
+    from litwatch.vocab import ids
+
+    def late(pub_date, create_date):  # the rule without the shortcut
+        published, created = pp._latest_day(pub_date), pp._latest_day(create_date)
+        return bool(published and created and created - published > dt.timedelta(days=365))
+
+    dates = ["2019", "2019-02", "2019-12", "2019-02-28", "2019-12-31", "2020", "2020-01-01", "2020-12-31", "2021-01-01",
+             "2018-13", "2019-02-30", "2O19", "２０１９-01-01", "20190", "2019-1", ""]
+    for pub in dates:
+        for created in dates:
+            assert pp.is_late_arrival(pub, created) == (bool(pub and created) and late(pub, created)), (pub, created)
+
+    def ymd(*parts):
+        xml = "<D>" + "".join(f"<{t}>{v}</{t}>" for t, v in parts) + "</D>"
+        return pp._ymd(etree.fromstring(xml))
+
+    assert ymd(("Year", "2024"), ("Month", "03"), ("Day", "05")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "3"), ("Day", "5")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "Mar"), ("Day", "05")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "13"), ("Day", "05")) == "2024"
+    assert ymd(("Year", "2024"), ("Month", "02"), ("Day", "00")) == "2024-02"
+    assert ymd(("Year", "2024"), ("Month", "02"), ("Day", "32")) == "2024-02"
+    assert ymd(("Year", " 2024 "), ("Month", "02"), ("Day", "09")) == "2024-02-09"
+    assert ymd(("Year", "20x4"), ("Month", "02"), ("Day", "09")) is None
+
+    for text in ["NCT01234567", "see nct01234567.", "function and distinct", "NCT0123456", "xNCT01234567",
+                 "NcT01234567 and NCT07654321", "instinct NCT", "NCT 01234567", "<i>NCT01234567</i>"]:
+        expected = list(dict.fromkeys(m.upper() for m in ids.NCT_IN_TEXT_RE.findall(text)))
+        assert pp._text_ncts(text) == expected, text
