@@ -79,9 +79,21 @@ class RecordError:
 
 
 # ----------------------------------------------------------------- text helpers
+# The printable ASCII characters (what ``str.isprintable`` allows below U+0080).
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
+
+
+def _printable(text: str) -> bool:
+    """``text.isprintable()``, ~3x faster on long ASCII text (an abstract: ~1 us instead of
+    ~2.5; ``isprintable`` looks up every character's Unicode category)."""
+    if len(text) > 64 and text.isascii():
+        return not text.encode().translate(None, _PRINTABLE_ASCII)
+    return text.isprintable()
+
+
 def _clean(text: str) -> str:
     """Control characters out (vocab.text.clean_text), skipping the regex for printable text."""
-    return text if text.isprintable() else clean_text(text)
+    return text if _printable(text) else clean_text(text)
 
 
 def _escape(text: str | None) -> str:
@@ -94,7 +106,7 @@ def _folded(text: str) -> bool:
     """Whether ``text`` is folded already (``" ".join(text.split())`` would not change it):
     ``isprintable`` is False for every space but " ", so three cheap scans tell, where the
     split and join allocate a string per word (most PubMed text is folded already)."""
-    return text.isprintable() and "  " not in text and not (text[:1] == " " or text[-1:] == " ")
+    return _printable(text) and "  " not in text and not (text[:1] == " " or text[-1:] == " ")
 
 
 def _norm(text: str) -> str:
@@ -178,7 +190,14 @@ def _inline(el) -> str:
 
 
 def _fragment(el) -> str:
-    return _norm(_inline(el)) if el is not None else ""
+    if el is None:
+        return ""
+    if len(el) == 0:  # text only (most titles and sections): one printable check, not two
+        text = el.text
+        if text and _printable(text):
+            text = html.escape(text, quote=False)
+            return text if "  " not in text and text[0] != " " and text[-1] != " " else " ".join(text.split())
+    return _norm(_inline(el))
 
 
 def _plain(el) -> str:
@@ -264,23 +283,30 @@ def _pub_date_of(pd) -> tuple[str | None, str | None]:
     """A PubDate element -> (pub_date, pub_date_text): text is the MedlineDate or "Year Season"."""
     if pd is None:
         return None, None
-    medline = pd.findtext("MedlineDate")
+    medline = season = year = None  # the first of each, as findtext gives it ("" for no text)
+    for child in pd:
+        tag = child.tag
+        if tag == "Year":
+            year = (child.text or "") if year is None else year
+        elif tag == "MedlineDate":
+            medline = (child.text or "") if medline is None else medline
+        elif tag == "Season":
+            season = (child.text or "") if season is None else season
     if medline:
         m = re.match(r"\s*(\d{4})(?:\s+([A-Za-z]{3}))?", medline)
         if m:
             month = _month(m.group(2))
             return (f"{m.group(1)}-{month:02d}" if month else m.group(1)), medline.strip()
         return None, medline.strip()
-    season = pd.findtext("Season")
     date = _ymd(pd)
     if season:
-        return date, f"{pd.findtext('Year') or ''} {season.strip()}".strip()
+        return date, f"{year or ''} {season.strip()}".strip()
     return date, None
 
 
 def _pub_date(journal, article_date) -> tuple[str | None, str | None]:
-    issue = journal.find("JournalIssue") if journal is not None else None
-    date, text = _pub_date_of(issue.find("PubDate") if issue is not None else None)
+    issue = next(journal.iterchildren("JournalIssue"), None) if journal is not None else None
+    date, text = _pub_date_of(next(issue.iterchildren("PubDate"), None) if issue is not None else None)
     if date or text:
         return date, text
     return _ymd(article_date), None

@@ -275,3 +275,28 @@ def test_shortcuts_give_what_the_full_rules_give():
                  "NcT01234567 and NCT07654321", "instinct NCT", "NCT 01234567", "<i>NCT01234567</i>"]:
         expected = list(dict.fromkeys(m.upper() for m in ids.NCT_IN_TEXT_RE.findall(text)))
         assert pp._text_ncts(text) == expected, text
+
+
+def test_fast_text_checks_agree_with_the_plain_ones():
+    """``_printable`` is ``str.isprintable``; a text-only fragment is what ``_inline`` and
+    ``_norm`` make of it; a PubDate read child by child is what ``findtext`` gave."""
+    from litwatch.crawler import pubmed_parse as pp
+
+    long = "Results were significant (p < 0.05) & consistent across groups. " * 3
+    for ch in map(chr, range(0x300)):
+        for text in (ch, long + ch, ch + long, long[:40] + ch + long):
+            assert pp._printable(text) == text.isprintable(), repr(text)
+    for text in ["", " ", "a  b", " lead", "trail ", "tab\there", "nl\nhere", "cr\rhere", "a & b < c", long, " " + long + " ",
+                 long.replace(" ", "  ", 1), long + "\t", "caf\u00e9 " * 30, "\u00a0" + long, "\u2028" + long]:
+        el = etree.Element("AbstractText")
+        el.text = text
+        assert pp._fragment(el) == pp._norm(pp._inline(el)), repr(text)
+
+    def pub_date(xml):
+        return pp._pub_date_of(etree.fromstring(xml))
+
+    assert pub_date("<PubDate><Year>2019</Year><Season>Spring</Season></PubDate>") == ("2019", "2019 Spring")
+    assert pub_date("<PubDate><MedlineDate>2019 Mar-Apr</MedlineDate></PubDate>") == ("2019-03", "2019 Mar-Apr")
+    assert pub_date("<PubDate><MedlineDate/><Year>2019</Year><Month>Feb</Month></PubDate>") == ("2019-02", None)
+    assert pub_date("<PubDate><Season>Winter</Season></PubDate>") == (None, "Winter")
+    assert pub_date("<PubDate><Year>2019</Year><Season>Fall</Season><Season>Winter</Season></PubDate>") == ("2019", "2019 Fall")
