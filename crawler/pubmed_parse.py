@@ -441,22 +441,31 @@ def _article_ids(id_list, ids_: dict[str, str]) -> None:
 def _text_ncts(*fragments: str) -> list[str]:
     found = []
     for fragment in fragments:
-        if fragment and _may_hold_nct(fragment):
-            found += [m.upper() for m in ids.NCT_IN_TEXT_RE.findall(fragment)]
+        if fragment:
+            found += _ncts_in(fragment)
     return list(dict.fromkeys(found))
 
 
-def _may_hold_nct(fragment: str) -> bool:
-    """Whether ``NCT_IN_TEXT_RE`` can match: "nct" followed by a digit in the lower-cased
-    text (necessary for a match; "function", "distinct"... are not, and the regex, which
-    scans case-insensitively from every position, is ~20 us over an abstract)."""
+def _ncts_in(fragment: str) -> list[str]:
+    """``NCT_IN_TEXT_RE.findall`` (upper-cased), tried only where the lower-cased text has
+    "nct" followed by a digit (a match needs it; "function", "distinct" do not).  The regex
+    scans case-insensitively from every position (~20 us over an abstract), so in ASCII
+    text (where lower-casing keeps every position) it is matched only at those places."""
     lower = fragment.lower()
-    i = lower.find("nct")
+    at = [i for i in _positions(lower, "nct") if lower[i + 3 : i + 4].isdigit()]
+    if not at:
+        return []
+    if not fragment.isascii():
+        return [m.upper() for m in ids.NCT_IN_TEXT_RE.findall(fragment)]
+    # (``match`` at a position still sees the character before it for ``\b``.)
+    return [m.group().upper() for i in at if (m := ids.NCT_IN_TEXT_RE.match(fragment, i))]
+
+
+def _positions(text: str, part: str) -> Iterator[int]:
+    i = text.find(part)
     while i != -1:
-        if lower[i + 3 : i + 4].isdigit():
-            return True
-        i = lower.find("nct", i + 3)
-    return False
+        yield i
+        i = text.find(part, i + 1)
 
 
 def _finish(pub: Publication, history: dict[str, str], article_ids: dict[str, str], raw: bytes) -> Publication:
