@@ -241,9 +241,17 @@ def _jobs(source) -> Iterator[tuple]:
             yield prepare_block, block
         return
     path = os.fspath(source)
+    dropped = 0
     with mapped:
         for start, stop in record_spans(mapped, BLOCK):
             yield prepare_span, path, start, stop
+            # The pages read around each cut (and the kernel's read-around, ~64 KB a cut)
+            # would stay mapped, counted in this process's memory: ~75 MB at 100,000
+            # records, growing with the file.  Unmapped once passed (they stay cached).
+            edge = stop - stop % mmap.PAGESIZE
+            if edge > dropped and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+                mapped.madvise(mmap.MADV_DONTNEED, dropped, edge - dropped)
+                dropped = edge
 
 
 def _head(func, *args) -> bytes:
