@@ -24,6 +24,7 @@ from __future__ import annotations
 import collections
 import mmap
 import os
+import stat
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import IO, Iterator
@@ -230,17 +231,20 @@ def _jobs(source) -> Iterator[tuple]:
     reads, copies, pickles and writes to a pipe, nor a worker reads from one.  Bytes, open
     files and what cannot be mapped (an empty file, a pipe) go through ``record_blocks``."""
     mapped = None
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if isinstance(source, str):
         try:
-            with open(source, "rb") as fh:
-                mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            if stat.S_ISREG(os.stat(source).st_mode):  # never open a named pipe twice
+                with open(source, "rb") as fh:
+                    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
             mapped = None
     if mapped is None:
         for block in record_blocks(source, BLOCK):
             yield prepare_block, block
         return
-    path = os.fspath(source)
+    path = os.path.abspath(source)  # the workers' working directory may differ
     dropped = 0
     with mapped:
         for start, stop in record_spans(mapped, BLOCK):
