@@ -80,7 +80,7 @@ def test_a_file_given_by_its_path_is_cut_where_its_bytes_are_and_stores_the_same
     monkeypatch.setattr(parse_worker, "BLOCK", 50_000)
     by_bytes, by_path = open_db(tmp_path / "bytes.db"), open_db(tmp_path / "path.db")
     from_bytes = list(parse_worker.prepared(data, workers=2))
-    from_path = list(parse_worker.prepared(str(path), workers=2))
+    from_path = list(parse_worker.prepared(path, workers=2))  # a pathlib.Path, like a str
     assert sum(len(i) for i in from_path if not isinstance(i, RecordError)) > 20
     assert [e.pmid for e in from_path if isinstance(e, RecordError)] == [e.pmid for e in from_bytes if isinstance(e, RecordError)]
     publications.save_stream(by_bytes, from_bytes, "t")
