@@ -111,13 +111,18 @@ def child(kind: str, path: str, db_path: str) -> None:
     else:
         import lxml.etree  # noqa: F401
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started, cpu_started = time.perf_counter(), time.process_time()
     n = RUNNERS[kind](path, db_path)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    # The parsing processes' CPU (ours): they have been joined, so it is counted by now.
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # The parsing processes (ours): the largest one's peak (they have ended by now).
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"records": n, "seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak / 1024, "growth_mb": (peak - base) / 1024,
+    print(json.dumps({"records": n, "seconds": seconds, "cpu_seconds": cpu, "workers_cpu_seconds": workers_cpu,
+                      "peak_mb": peak / 1024, "growth_mb": (peak - base) / 1024,
                       "worker_peak_mb": workers / 1024}))
 
 
@@ -174,9 +179,13 @@ def main() -> None:
                 vs_entrez = f"{rate['ours'] / rate['entrez']:>10.2f}x" if "entrez" in rate else f"{'n/a':>11}"
                 mem = " / ".join(f"{peak[k]:.0f}" if k in peak else "-" for k in ("bare", "entrez", "ours"))
                 mem += f" (+{statistics.median(r['worker_peak_mb'] for r in runs['ours']):.0f} a worker)"
+                # CPU of a whole run (this process and its parsing processes, user + system) per record.
+                cpu = {k: statistics.median((r["cpu_seconds"] + r.get("workers_cpu_seconds", 0)) / n * 1e6 for r in rs)
+                       for k, rs in runs.items()}
                 print(f"{n:>8} {os.path.getsize(path) / 1e6:>6.0f}  {rate['bare']:>10.0f} {entrez} {rate['ours']:>10.0f}  "
                       f"{rate['ours'] / rate['bare']:>8.2f}x {vs_entrez}  {mem:>40}  "
-                      f"per-run ours/bare {', '.join(f'{x:.2f}' for x in per_run)}", flush=True)
+                      f"per-run ours/bare {', '.join(f'{x:.2f}' for x in per_run)}; CPU us/record bare {cpu['bare']:.0f}, "
+                      f"ours {cpu['ours']:.0f}", flush=True)
                 path.unlink()
         if args.big_db:
             n = args.sizes[0]

@@ -63,6 +63,45 @@ def test_workers_store_what_the_in_process_path_stores_and_keep_the_errors(tmp_p
     assert raw is not None and raw.startswith(b"<PubmedArticle>")
 
 
+def test_a_file_given_by_its_path_is_cut_where_its_bytes_are_and_stores_the_same(tmp_path, monkeypatch):
+    """A path is mapped and its pieces read by the workers themselves (``prepare_span``):
+    the same pieces as ``record_blocks`` of its bytes, the same rows and errors."""
+    import mmap
+
+    from litwatch.crawler.pubmed_parse import record_spans
+
+    data = _answer()
+    path = tmp_path / "answer.xml"
+    path.write_bytes(data)
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        spans = list(record_spans(mapped, 50_000))
+    assert [data[a:z] for a, z in spans] == list(record_blocks(data, 50_000))
+
+    monkeypatch.setattr(parse_worker, "BLOCK", 50_000)
+    by_bytes, by_path = open_db(tmp_path / "bytes.db"), open_db(tmp_path / "path.db")
+    from_bytes = list(parse_worker.prepared(data, workers=2))
+    from_path = list(parse_worker.prepared(path, workers=2))  # a pathlib.Path, like a str
+    assert sum(len(i) for i in from_path if not isinstance(i, RecordError)) > 20
+    assert [e.pmid for e in from_path if isinstance(e, RecordError)] == [e.pmid for e in from_bytes if isinstance(e, RecordError)]
+    publications.save_stream(by_bytes, from_bytes, "t")
+    publications.save_stream(by_path, from_path, "t")
+    assert _dump(by_path) == _dump(by_bytes)
+
+
+def test_files_without_records_are_refused_like_their_bytes(tmp_path):
+    import pytest
+    from lxml import etree
+
+    empty_set, html, empty = tmp_path / "set.xml", tmp_path / "html.xml", tmp_path / "empty.xml"
+    empty_set.write_bytes(b"<?xml version=\"1.0\"?>\n<PubmedArticleSet></PubmedArticleSet>")
+    html.write_bytes(b"<html><body>502 Bad Gateway</body></html>")
+    empty.write_bytes(b"")
+    assert list(parse_worker.prepared(str(empty_set), workers=1)) == []
+    for path in (html, empty):
+        with pytest.raises(etree.XMLSyntaxError):
+            list(parse_worker.prepared(str(path), workers=1))
+
+
 def test_input_without_records_is_refused_like_the_in_process_parser():
     import pytest
     from lxml import etree

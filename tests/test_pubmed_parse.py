@@ -238,3 +238,65 @@ def _write(tmp_path, data: bytes):
     path = tmp_path / "efetch.xml"
     path.write_bytes(data)
     return path
+
+
+def test_shortcuts_give_what_the_full_rules_give():
+    """The parser's fast paths (a two-digit date, a paper created the year it was published,
+    text that cannot hold a trial number) agree with the full rules on every case tried."""
+    import datetime as dt
+
+    from litwatch.crawler import pubmed_parse as pp
+    from litwatch.vocab import ids
+
+    def late(pub_date, create_date):  # the rule without the shortcut
+        published, created = pp._latest_day(pub_date), pp._latest_day(create_date)
+        return bool(published and created and created - published > dt.timedelta(days=365))
+
+    dates = ["2019", "2019-02", "2019-12", "2019-02-28", "2019-12-31", "2020", "2020-01-01", "2020-12-31", "2021-01-01",
+             "2018-13", "2019-02-30", "2O19", "２０１９-01-01", "20190", "2019-1", ""]
+    for pub in dates:
+        for created in dates:
+            assert pp.is_late_arrival(pub, created) == (bool(pub and created) and late(pub, created)), (pub, created)
+
+    def ymd(*parts):
+        xml = "<D>" + "".join(f"<{t}>{v}</{t}>" for t, v in parts) + "</D>"
+        return pp._ymd(etree.fromstring(xml))
+
+    assert ymd(("Year", "2024"), ("Month", "03"), ("Day", "05")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "3"), ("Day", "5")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "Mar"), ("Day", "05")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "13"), ("Day", "05")) == "2024"
+    assert ymd(("Year", "2024"), ("Month", "02"), ("Day", "00")) == "2024-02"
+    assert ymd(("Year", "2024"), ("Month", "02"), ("Day", "32")) == "2024-02"
+    assert ymd(("Year", " 2024 "), ("Month", "02"), ("Day", "09")) == "2024-02-09"
+    assert ymd(("Year", "20x4"), ("Month", "02"), ("Day", "09")) is None
+
+    for text in ["NCT01234567", "see nct01234567.", "function and distinct", "NCT0123456", "xNCT01234567",
+                 "NcT01234567 and NCT07654321", "instinct NCT", "NCT 01234567", "<i>NCT01234567</i>"]:
+        expected = list(dict.fromkeys(m.upper() for m in ids.NCT_IN_TEXT_RE.findall(text)))
+        assert pp._text_ncts(text) == expected, text
+
+
+def test_fast_text_checks_agree_with_the_plain_ones():
+    """``_printable`` is ``str.isprintable``; a text-only fragment is what ``_inline`` and
+    ``_norm`` make of it; a PubDate read child by child is what ``findtext`` gave."""
+    from litwatch.crawler import pubmed_parse as pp
+
+    long = "Results were significant (p < 0.05) & consistent across groups. " * 3
+    for ch in map(chr, range(0x300)):
+        for text in (ch, long + ch, ch + long, long[:40] + ch + long):
+            assert pp._printable(text) == text.isprintable(), repr(text)
+    for text in ["", " ", "a  b", " lead", "trail ", "tab\there", "nl\nhere", "cr\rhere", "a & b < c", long, " " + long + " ",
+                 long.replace(" ", "  ", 1), long + "\t", "caf\u00e9 " * 30, "\u00a0" + long, "\u2028" + long]:
+        el = etree.Element("AbstractText")
+        el.text = text
+        assert pp._fragment(el) == pp._norm(pp._inline(el)), repr(text)
+
+    def pub_date(xml):
+        return pp._pub_date_of(etree.fromstring(xml))
+
+    assert pub_date("<PubDate><Year>2019</Year><Season>Spring</Season></PubDate>") == ("2019", "2019 Spring")
+    assert pub_date("<PubDate><MedlineDate>2019 Mar-Apr</MedlineDate></PubDate>") == ("2019-03", "2019 Mar-Apr")
+    assert pub_date("<PubDate><MedlineDate/><Year>2019</Year><Month>Feb</Month></PubDate>") == ("2019-02", None)
+    assert pub_date("<PubDate><Season>Winter</Season></PubDate>") == (None, "Winter")
+    assert pub_date("<PubDate><Year>2019</Year><Season>Fall</Season><Season>Winter</Season></PubDate>") == ("2019", "2019 Fall")
