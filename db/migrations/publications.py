@@ -120,7 +120,7 @@ def m005_fts_automerge(db):
 
 
 def m006_leaner_indexes(db):
-    """Issue 14, storage: ~45 B a publication less in indexes.  ``doi`` is looked up by
+    """Issue 14, storage: ~50 B a publication less in indexes.  ``doi`` is looked up by
     ``lower(doi)`` only (idx_publications_lower_doi), so the plain index on it goes; PMC
     ids and Bookshelf accessions are looked up by ``=``, which a partial index without the
     NULLs (most rows have neither) answers the same.  An existing database keeps the freed
@@ -138,7 +138,7 @@ def m006_leaner_indexes(db):
 
 # Link tables keyed by their whole primary key: WITHOUT ROWID stores each row once, in its
 # key's b-tree, where a rowid table stores it in the table and its key again in the key's
-# index (the two were ~115 B a publication, bench/bench_storage.py).  The foreign keys are
+# index (~75 B a publication less, bench/bench_storage.py).  The foreign keys are
 # declared here, as browse.FOREIGN_KEYS lists them: sqlite-utils cannot add them to a
 # WITHOUT ROWID table later (its rebuild selects rowid).
 LINK_TABLES = {
