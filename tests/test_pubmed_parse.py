@@ -278,14 +278,15 @@ def test_shortcuts_give_what_the_full_rules_give():
 
 
 def test_fast_text_checks_agree_with_the_plain_ones():
-    """``_printable`` is ``str.isprintable``; a text-only fragment is what ``_inline`` and
+    """``markup.printable`` is ``str.isprintable``; a text-only fragment is what ``_inline`` and
     ``_norm`` make of it; a PubDate read child by child is what ``findtext`` gave."""
     from litwatch.crawler import pubmed_parse as pp
+    from litwatch.vocab import markup
 
     long = "Results were significant (p < 0.05) & consistent across groups. " * 3
     for ch in map(chr, range(0x300)):
         for text in (ch, long + ch, ch + long, long[:40] + ch + long):
-            assert pp._printable(text) == text.isprintable(), repr(text)
+            assert markup.printable(text) == text.isprintable(), repr(text)
     for text in ["", " ", "a  b", " lead", "trail ", "tab\there", "nl\nhere", "cr\rhere", "a & b < c", long, " " + long + " ",
                  long.replace(" ", "  ", 1), long + "\t", "caf\u00e9 " * 30, "\u00a0" + long, "\u2028" + long]:
         el = etree.Element("AbstractText")
