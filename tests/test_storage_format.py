@@ -339,3 +339,19 @@ def test_link_tables_become_without_rowid_with_every_row_and_key(tmp_path, db_pa
     rec = recorded()[0]
     publications.save_publications(old, [replace(rec, pmid="99999999")], topic="after")
     assert old.execute("SELECT topic FROM publication_topics WHERE pmid = '99999999'").fetchall() == [("after",)]
+
+
+def test_a_link_table_rebuild_cut_short_is_done_again(tmp_path):
+    """A crash between migration 007's CREATE of the new table and its commit leaves the
+    new table behind (SQLite commits a lone DDL statement by itself); the next open
+    rebuilds from the old table again and loses nothing."""
+    import sqlite3
+
+    path = old_db(tmp_path)
+    with sqlite3.connect(path) as conn:
+        before = sorted(conn.execute("SELECT * FROM publication_topics"))
+        conn.execute("CREATE TABLE publication_topics_new (pmid TEXT, topic TEXT, first_seen_at TEXT)")
+        conn.execute("INSERT INTO publication_topics_new VALUES ('1', 'half', 'x')")
+    db = open_db(path)
+    assert sorted(db.execute("SELECT * FROM publication_topics").fetchall()) == before
+    assert "publication_topics_new" not in db.table_names()
