@@ -99,12 +99,16 @@ def prepare_block(block: bytes) -> tuple[object, list[RecordError], int]:
     return RowBatch(rows), errors, found
 
 
+def _read_span(path: str, start: int, stop: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        return fh.read(stop - start)
+
+
 def prepare_span(path: str, start: int, stop: int) -> tuple[object, list[RecordError], int]:
     """``prepare_block`` of the bytes ``start:stop`` of the file ``path`` (read here: the
     process that cut the file never copies them, pickles them or writes them to a pipe)."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        return prepare_block(fh.read(stop - start))
+    return prepare_block(_read_span(path, start, stop))
 
 
 # ---------------------------------------------------------- in the parent
@@ -262,7 +266,5 @@ def _head(func, *args) -> bytes:
     """The first bytes of a piece (what ``check_container`` looks at)."""
     if func is prepare_span:
         path, start, stop = args
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            return fh.read(min(4096, stop - start))
+        return _read_span(path, start, min(stop, start + 4096))
     return args[0][:4096]

@@ -30,11 +30,6 @@ LEAF_HEADER = 8
 CELL_POINTER = 2
 
 
-def _header_bytes(n: int) -> int:
-    """Bytes of the serial-type varint of a TEXT or BLOB of ``n`` bytes (2n+13 or 2n+12)."""
-    return 1 if n < 58 else 2 if n < 8186 else 3 if n < 1_048_570 else 4
-
-
 def _int_bytes(v: int) -> int:
     """Bytes of an INTEGER's value in a record (0 and 1 take none: schema format 4)."""
     if v in (0, 1):
@@ -61,7 +56,7 @@ def record_bytes(values: Sequence) -> int:
                 body += 8 if kind is float else _int_bytes(int(v))
             continue
         body += n
-        header += _header_bytes(n)
+        header += varint_bytes(2 * n + 12)  # its serial type: 2n+12 (BLOB), 2n+13 (TEXT): same length
     return header + (1 if header > 127 else 0) + body
 
 
