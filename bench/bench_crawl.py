@@ -15,7 +15,7 @@ same run:
 - ``bare``:  ``lxml.etree.iterparse`` of the same records as one file (the floor);
 - requests: every request the fake saw, against the lower bound = 1 count search +
   the fewest windows under the cap (ceil(n / 9,999)) + ceil(n / efetch batch), the batch
-  being the history slice (``eutils.HISTORY_BATCH``, 500) and, as issue 14 counted it,
+  being the history slice (``eutils.HISTORY_BATCH``, 1,000) and, as issue 14 counted it,
   200;
 - the most requests the fake saw in any 1-second window (must be <= 10).
 

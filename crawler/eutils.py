@@ -38,9 +38,12 @@ ESEARCH_MAX_RETMAX = 10_000
 EFETCH_BATCH = 200
 # Records per efetch slice of a result set on the history server (NCBI allows up to
 # 10,000).  No id list to POST, so a slice can be larger: fewer requests, and the crawl is
-# paced by parsing rather than by the request rate (bench/bench_crawl.py); 500 records
-# are 12-50 MB of XML: within the crawl's 128 MB answer limit, and quick to retry.
-HISTORY_BATCH = int(os.environ.get("LITWATCH_HISTORY_BATCH") or 500)
+# paced by parsing rather than by the request rate (bench/bench_crawl.py: a backfill of
+# 10,000 records in 11 slices, where slices of 500 took 21 and, at 10 in any 1.15 s, held
+# the crawl to the request rate).  1,000 records are ~24 MB of XML (up to ~50 MB with long
+# reference lists): within the crawl's 128 MB answer limit, and a slice over it is asked
+# for again in halves by id (``spiders.pubmed``).
+HISTORY_BATCH = int(os.environ.get("LITWATCH_HISTORY_BATCH") or 1000)
 # Requests/s NCBI allows are a ceiling, not a target: keep 15 % below it so that network
 # jitter cannot put four requests into one of NCBI's 1-second windows (0.383 s without a
 # key, 0.115 s with one; Biopython's 0.34 s leaves less room).

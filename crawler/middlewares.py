@@ -151,7 +151,7 @@ class BackoffRetryMiddleware:
     async def process_request(self, request, spider=None):
         delay = request.meta.pop("lw_delay", 0)
         if delay:
-            await _sleep(delay)
+            await sleep(delay)
         host = urlparse_cached(request).netloc
         if host in self.unreachable:
             raise RetriesExhausted(f"{host} could not be reached earlier in this crawl ({self.unreachable[host]})")
@@ -196,7 +196,8 @@ class BackoffRetryMiddleware:
             raise
 
 
-async def _sleep(seconds: float) -> None:
+async def sleep(seconds: float) -> None:
+    """Wait in the reactor (a coroutine for async middleware methods)."""
     # Imported here, not at module level: importing the reactor installs the default one,
     # and Scrapy must install its asyncio reactor first (spiders import this module).
     from scrapy.utils.defer import maybe_deferred_to_future

@@ -87,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     since = dt.date.fromisoformat(args.since) if args.since else None
+    if args.source == "pubmed":
+        # Before Scrapy and its threads: the parsing processes fork from this small process
+        # and are ready while Scrapy loads (``crawler.parse_worker.fork_workers``).
+        from litwatch.crawler.parse_worker import fork_workers
+
+        fork_workers()
     try:
         result = crawl_source(args.source, args.config, since, args.topic, args.log_level)
     except Exception as exc:  # reported to the parent as one line; traceback to stderr
@@ -95,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(exc, LitwatchError):
             traceback.print_exc()
         result = {"counts": {}, "warnings": [], "errors": [f"{type(exc).__name__}: {exc}" if not isinstance(exc, LitwatchError) else str(exc)]}
+    finally:
+        if "litwatch.crawler.parse_worker" in sys.modules:
+            sys.modules["litwatch.crawler.parse_worker"].close_forked()
     result["source"] = args.source
     for key in ("warnings", "errors"):
         result[key] = [redact(line) for line in result.get(key) or []]

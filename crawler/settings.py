@@ -80,6 +80,9 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         "RETRY_ENABLED": False,
         "DOWNLOADER_MIDDLEWARES": {
             "litwatch.crawler.middlewares.BackoffRetryMiddleware": 550,
+            # Last before the download (after any backoff wait): a spider that sets
+            # LITWATCH_RATE_LIMIT is held to that many starts in any LITWATCH_RATE_SPAN s.
+            "litwatch.crawler.rate_window.RateWindowMiddleware": 950,
         },
         **_UNUSED_OFF,
         # Six retries with doubling waits from 2 s span about two minutes: longer than

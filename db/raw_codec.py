@@ -69,6 +69,12 @@ def _current() -> zstandard.ZstdCompressionDict:
     return d
 
 
+def warm() -> None:
+    """Load the current dictionary, ready to compress (a process about to fork parsing
+    workers does it once for all of them)."""
+    _compressor()
+
+
 def _compressor() -> zstandard.ZstdCompressor:
     comp = getattr(_local, "comp", None)
     if comp is None:

@@ -157,3 +157,43 @@ def test_without_worker_processes_every_answer_is_parsed_here(monkeypatch):
     assert pool._pool is None and all(f.done() for f in futures)
     found = sum(parse_worker.result(f)[2] for f in futures)
     assert found == sum(1 for _ in parse_pubmed(_answer()))
+
+
+FORKED = """
+import json, sys, threading
+from litwatch.crawler import parse_worker
+body = open(sys.argv[1], "rb").read()
+forked = parse_worker.fork_workers()
+pool = parse_worker.ParsePool()
+adopted = pool._pool is not None
+pids = sorted(pool._pool._processes) if adopted else []
+got = [parse_worker.result(f) for f in pool.blocks(body)]
+pool.close()
+here = [parse_worker.prepare_block(b) for b in parse_worker.record_blocks(body, parse_worker.BLOCK)]
+same = [(r.rows, [(e.reason, e.pmid) for e in errs], n) for r, errs, n in got] == \\
+       [(r.rows, [(e.reason, e.pmid) for e in errs], n) for r, errs, n in here]
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+with_thread = parse_worker.fork_workers()
+stop.set()
+thread.join()
+print(json.dumps({"forked": forked, "adopted": adopted, "workers": len(pids), "same": same, "with_thread": with_thread}))
+"""
+
+
+def test_workers_forked_before_the_crawl_starts_parse_the_same_and_never_fork_a_threaded_process(tmp_path):
+    """``fork_workers`` (called by a PubMed crawl before Scrapy starts): the pool a crawl then
+    uses is the forked one and gives the rows of the in-process parse; a process that already
+    runs a second thread is never forked."""
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    answer = tmp_path / "answer.xml"
+    answer.write_bytes(_answer())
+    proc = subprocess.run([sys.executable, "-c", FORKED, str(answer)], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out == {"forked": True, "adopted": True, "workers": parse_worker.WORKERS, "same": True, "with_thread": False}

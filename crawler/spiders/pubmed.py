@@ -44,8 +44,9 @@ topic's watermark moves (``topic_done`` item) only after every one of its reques
 succeeded and its records were stored; a failed topic (a parsing process that died
 included) keeps its watermark and is repeated next crawl.
 
-Politeness: one download slot for the whole crawl and ``DOWNLOAD_DELAY`` from the allowed
-rate (3/s, 10/s with an API key) with a margin (``crawler.eutils.RATE_MARGIN``).
+Politeness: one download slot for the whole crawl, and at most the allowed number of
+requests (3, 10 with an API key) starting in any 1.15 s (``crawler.rate_window``: NCBI's
+rate with the margin of ``crawler.eutils.RATE_MARGIN``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ SLOT = "eutils"
 # ids per esearch answer: every id of a window under the cap in one answer (about 20 bytes
 # each), so a window is never searched twice.  LITWATCH_ESEARCH_PAGE lowers it (test knob).
 ESEARCH_PAGE = eutils.ESEARCH_MAX_RETMAX
+# Test knob: DOWNLOAD_MAXSIZE in bytes (an answer over it is asked for again in halves).
+MAXSIZE_ENV = "LITWATCH_PUBMED_MAXSIZE"
 # History slices asked for at a time (see _history_fetch).
 HISTORY_AHEAD = 3
 # Window searches go before waiting fetches (Scrapy: higher first).
@@ -141,18 +144,19 @@ class PubmedSpider(LitwatchSpider):
         # Items reach the store in the order yielded, so a topic's "done" marker is stored
         # after its records (each item waits for the one before it to be stored).
         "CONCURRENT_ITEMS": 1,
-        # One download slot for the whole crawl (NCBI counts per IP, not per query): its
-        # DOWNLOAD_DELAY spaces the requests' starts at the allowed rate.  Two may be in
-        # flight, so a slow answer (a big window's search, an 11 MB slice on its way) does
-        # not hold the next request past its turn; the rate stays the same.
+        # One download slot for the whole crawl (NCBI counts per IP, not per query); the
+        # rate window (``update_settings``) holds the requests' starts to the allowed rate.
+        # Two may be in flight, so a slow answer (a big window's search, a slice on its way)
+        # does not hold the next request past its turn; the rate stays the same.
         "CONCURRENT_REQUESTS": 2,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
-        # efetch answers of 200 records with reference lists can be large (typically
-        # 5-20 MB): generous, yet a runaway answer is cut off before it costs 500 MB.
+        # efetch answers with reference lists are large (a history slice of 1,000 records
+        # typically 20-50 MB): generous, yet a runaway answer is cut off before it costs
+        # 500 MB, and one over it is asked for again in halves (``on_error``).
         "DOWNLOAD_MAXSIZE": 128 * 1024 * 1024,
         "DOWNLOAD_WARNSIZE": 64 * 1024 * 1024,
         # Scrapy stops downloading while the answers being processed exceed 5 MB; one
-        # history slice of 500 records is larger, which would serialise download and parse.
+        # history slice (~24 MB) is larger, which would serialise download and parse.
         # A few slices waiting for the parsing processes keep them busy; more would only
         # hold memory (parsing, not downloading, sets the pace of a backfill).
         "SCRAPER_SLOT_MAX_ACTIVE_SIZE": 48 * 1024 * 1024,
@@ -162,8 +166,18 @@ class PubmedSpider(LitwatchSpider):
     def update_settings(cls, settings):
         super().update_settings(settings)
         from litwatch.config import load_settings
+        from litwatch.crawler.rate_window import shared_path
 
-        settings.set("DOWNLOAD_DELAY", eutils.request_delay(load_settings().eutils_rate), priority="spider")
+        # NCBI's rate as a window (``crawler.rate_window``: at most that many starts in any
+        # RATE_MARGIN seconds, counted with every other litwatch process asking the same
+        # service), not a fixed gap between every two requests.
+        lw = load_settings()
+        settings.set("LITWATCH_RATE_LIMIT", int(lw.eutils_rate), priority="spider")
+        settings.set("LITWATCH_RATE_SPAN", eutils.RATE_MARGIN, priority="spider")
+        settings.set("LITWATCH_RATE_FILE", shared_path(lw.eutils_url), priority="spider")
+        settings.set("DOWNLOAD_DELAY", 0, priority="spider")
+        if os.environ.get(MAXSIZE_ENV):  # test knob: small answers count as too large
+            settings.set("DOWNLOAD_MAXSIZE", int(os.environ[MAXSIZE_ENV]), priority="spider")
 
     # --------------------------------------------------------------- start
     def _open_db(self):
@@ -202,6 +216,8 @@ class PubmedSpider(LitwatchSpider):
         self.history_batch = int(os.environ.get("LITWATCH_EFETCH_BATCH") or eutils.HISTORY_BATCH)
         self.in_flight: set[str] = set()
         self.expired: set[tuple[str, str]] = set()  # WebEnvs the history server lost
+        # WebEnv -> the starts of its slices that came back (their records are being stored).
+        self.slices_back: dict[tuple[str, str], set[int]] = {}
         for topic in self.topics:
             state = get_state(self.db, SOURCE, topic.name) or {}
             watermark = dt.date.fromisoformat(state["watermark"]) if state.get("watermark") else None
@@ -346,10 +362,39 @@ class PubmedSpider(LitwatchSpider):
 
     def on_error(self, failure):
         run = failure.request.meta["lw_run"]
-        run.failed = True
-        self.errback(failure)
+        pieces = self._in_halves(failure.request) if self.too_big(failure) else []
+        if pieces:
+            # Records with very long reference lists made an efetch answer larger than
+            # DOWNLOAD_MAXSIZE: the same records in two requests, not a failed topic.
+            self.counts["efetch_halved"] += 1
+            self.logger.info("%s: answer too large, asking for its records in two halves", failure.request.meta["lw_what"])
+            yield from pieces
+            hist = failure.request.meta.get("lw_history")
+            if hist:
+                self.slices_back.setdefault(hist[1], set()).add(hist[3])  # fetched by id now
+                yield from self._slice_ahead(run, hist)
+        else:
+            run.failed = True
+            self.errback(failure)
         self.counts["requests"] += 1
         yield from self._finish(run)
+
+    def _in_halves(self, request) -> list:
+        """The records of an efetch (a history slice or a batch of ids) as two id efetches."""
+        pmids = request.meta.get("lw_pmids") or []
+        if len(pmids) < 2:
+            return []
+        run, half = request.meta["lw_run"], (len(pmids) + 1) // 2
+        return [self._request(run, eutils.efetch(self.lw_settings, part), self.parse_efetch, f"efetch of {len(part)} PMIDs",
+                              lw_pmids=part, lw_purpose=request.meta["lw_purpose"])
+                for part in (pmids[:half], pmids[half:])]
+
+    def _slice_ahead(self, run: Run, hist: tuple):
+        """After a history slice came back: the slice ``HISTORY_AHEAD`` further on, if any."""
+        window, history, ids, start = hist
+        ahead = start + HISTORY_AHEAD * self.history_batch
+        if ahead < len(ids) and not run.failed and history not in self.expired:
+            yield self._history_fetch(run, window, history, ids, ahead)
 
     def parse_count(self, response):
         run: Run = response.meta["lw_run"]
@@ -495,10 +540,16 @@ class PubmedSpider(LitwatchSpider):
             except eutils.HistoryExpired:
                 # The WebEnv is gone: what is not fetched yet is searched for again, once
                 # (a slice asked for ahead comes back expired too; the new search covers it).
+                # Every slice that has not come back is "not fetched", whichever expired
+                # answer arrives first: two slices are in flight at once, and a later one's
+                # ids alone would leave an earlier one's in flight forever (never fetched).
                 if history not in self.expired:
                     self.expired.add(history)
                     self.counts["history_expired"] += 1
-                    self.in_flight.difference_update(ids[start:])
+                    back = self.slices_back.pop(history, set())
+                    for first in range(0, len(ids), self.history_batch):
+                        if first not in back:
+                            self.in_flight.difference_update(ids[first : first + self.history_batch])
                     yield self._window(run, window)
                 for item in self._finish(run):
                     yield item
@@ -507,10 +558,10 @@ class PubmedSpider(LitwatchSpider):
                 yield retry
                 return
             self.counts["requests"] -= 1  # counted once, below
-            ahead = start + HISTORY_AHEAD * self.history_batch
-            if ahead < len(ids) and not run.failed and history not in self.expired:
-                # Ask for a further slice before parsing this one: downloads overlap parsing.
-                yield self._history_fetch(run, window, history, ids, ahead)
+            self.slices_back.setdefault(history, set()).add(start)
+            # Ask for a further slice before parsing this one: downloads overlap parsing.
+            for request in self._slice_ahead(run, hist):
+                yield request
 
         parsed, retry = await self._parse_in_workers(response)
         if retry is not None:

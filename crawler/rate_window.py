@@ -1,0 +1,142 @@
+"""At most N requests in any window of time: the E-utilities rate as NCBI states it.
+
+NCBI allows 3 requests a second (10 with an API key).  Scrapy's ``DOWNLOAD_DELAY`` keeps
+that by spacing every two starts 1/N s apart (with a margin), which is stricter than the
+rule: a crawl's first requests form a chain (count, window search, the pieces of a split
+window, the first fetch), each waiting its 0.115 s turn although nothing else was sent,
+and ~0.45 s of a backfill went by before anything could be parsed
+(``bench/bench_crawl.py``).  A sliding window keeps the rule itself: a request may start
+when fewer than ``limit`` started in the last ``span`` seconds.
+
+The margin stays (``eutils.RATE_MARGIN``): the window is 1.15 s long, not 1 s, so network
+jitter of up to 0.15 s cannot put ``limit + 1`` requests into one of NCBI's 1-second
+windows.  NCBI counts per address, not per process: the start times live in a small file
+shared by every litwatch process on the machine that talks to the same service (one crawl
+after another, the scheduler's and a user's at once), under an exclusive lock while a
+process reads and adds to it (``fcntl.flock``; CLOCK_MONOTONIC, which all processes share;
+a time from before a reboot is ignored).  Without a file (``path=None``) the window is
+this process's alone.  ``RateWindowMiddleware`` holds a request in ``process_request``,
+after any retry backoff and just before the download slot (which has no delay of its own).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import tempfile
+import time
+from typing import Callable
+
+from litwatch.crawler.middlewares import sleep
+
+
+class RateWindow:
+    """Start times of the last ``limit`` requests, and when the next one may start."""
+
+    def __init__(self, limit: int, span: float, clock: Callable[[], float] = time.monotonic, path: str | None = None):
+        if limit < 1 or span <= 0:
+            raise ValueError(f"a rate window needs limit >= 1 and span > 0, not {limit} in {span} s")
+        self.limit = limit
+        self.span = span
+        self.clock = clock
+        self.path = path
+        self._starts: collections.deque[float] = collections.deque(maxlen=limit)
+
+    def _wait(self, starts, now: float) -> float:
+        if len(starts) < self.limit:
+            return 0.0
+        return max(0.0, starts[-self.limit] + self.span - now)
+
+    def wait(self) -> float:
+        """Seconds until a request may start (0: now)."""
+        if self.path is None:
+            return self._wait(self._starts, self.clock())
+        with _Locked(self.path) as shared:
+            now = self.clock()
+            return self._wait(shared.read(now, self.span), now)
+
+    def take(self) -> bool:
+        """Start a request now if the window allows it (True), else leave it unchanged."""
+        if self.path is None:
+            now = self.clock()
+            if self._wait(self._starts, now) > 0:
+                return False
+            self._starts.append(now)
+            return True
+        with _Locked(self.path) as shared:
+            now = self.clock()
+            starts = shared.read(now, self.span)
+            if self._wait(starts, now) > 0:
+                return False
+            shared.write((starts + [now])[-self.limit:])
+            return True
+
+
+class _Locked:
+    """The shared file of start times, locked for as long as the ``with`` lasts."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self) -> _Locked:
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)  # releases the lock
+
+    def read(self, now: float, span: float) -> list[float]:
+        """The start times still inside the window (a damaged file counts as empty)."""
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        out = []
+        for word in os.read(self.fd, 4096).split():
+            try:
+                t = float(word)
+            except ValueError:
+                continue
+            if now - span < t <= now:  # older: out of the window; later: before a reboot
+                out.append(t)
+        return sorted(out)
+
+    def write(self, starts: list[float]) -> None:
+        data = " ".join(f"{t:.6f}" for t in starts).encode()
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.write(self.fd, data)
+        os.ftruncate(self.fd, len(data))
+
+
+def shared_path(service_url: str) -> str:
+    """The file of a service's start times: one per user and service address (so two fake
+    services on two ports in the tests do not share a budget, and every crawl of NCBI does)."""
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(service_url).netloc or service_url
+    key = hashlib.sha1(netloc.encode()).hexdigest()[:12]
+    return os.path.join(tempfile.gettempdir(), f"litwatch-{os.getuid() if hasattr(os, 'getuid') else 0}-rate-{key}")
+
+
+class RateWindowMiddleware:
+    """Downloader middleware: a spider's requests keep ``LITWATCH_RATE_LIMIT`` starts in any
+    ``LITWATCH_RATE_SPAN`` seconds (not loaded when the limit is 0, the default), shared
+    with every process that names the same ``LITWATCH_RATE_FILE``."""
+
+    def __init__(self, limit: int, span: float, path: str | None = None):
+        self.window = RateWindow(limit, span, path=path)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        limit = crawler.settings.getint("LITWATCH_RATE_LIMIT", 0)
+        if limit <= 0:  # the spider spaces its requests with DOWNLOAD_DELAY instead
+            from scrapy.exceptions import NotConfigured
+
+            raise NotConfigured
+        return cls(limit, crawler.settings.getfloat("LITWATCH_RATE_SPAN", 1.0), crawler.settings.get("LITWATCH_RATE_FILE"))
+
+    async def process_request(self, request, spider=None):
+        while not self.window.take():
+            await sleep(self.window.wait())
+        return None
