@@ -483,3 +483,24 @@ def test_an_answer_over_the_size_limit_is_asked_for_again_in_halves(tmp_path):
         by_id = [e for e in fake.calls("efetch") if e.params.get("id")]
         assert by_id and all(len(e.params["id"].split(",")) <= 4 for e in by_id)
         assert watermark(db_path) == TODAY.isoformat()
+
+
+def test_an_expired_history_whose_later_slice_answers_first_loses_no_slice(tmp_path):
+    """Two slices are in flight when the WebEnv expires, and the later one's "expired" answer
+    arrives first: the earlier slice's records are searched for again too (they once stayed
+    "in flight" for ever: never fetched, with the topic reported done)."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    with make_fake() as fake:
+        wanted = set(sorted(expected_all(fake))[:20])
+        fake.term_results[ALL_TERM] = set(wanted)
+        fake.expire_history_after(1)
+        fake.hold_slice(5, 0.5)  # slice 5..10 answers after slice 10..15
+        env = child_env(fake, db_path, LITWATCH_EFETCH_BATCH="5")
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["errors"] == [] and result["counts"]["history_expired"] == 1
+        assert {"5", "10"} <= {e.params["retstart"] for e in fake.calls("efetch") if e.params.get("WebEnv")}
+        assert set(stored(db_path)) == wanted
+        assert watermark(db_path) == TODAY.isoformat()

@@ -41,7 +41,8 @@ What it serves (POST form bodies and GET query strings alike):
   WebEnv/QueryKey.  ``fake.expire_history_after(n, then=callback)``: after ``n`` more
   history efetches every WebEnv expires (efetch then answers the in-band
   ``<ERROR>Unable to obtain query #1</ERROR>``) and ``callback()`` runs (a test adds records
-  there: the re-run search sees a grown result set).
+  there: the re-run search sees a grown result set).  ``fake.hold_slice(retstart, s)``
+  answers that history slice ``s`` seconds late (answers in another order than requests).
 - ``elink.fcgi`` (``dbfrom=pubmed&db=pubmed&linkname=pubmed_pubmed_citedin``): one LinkSet per
   ``id=`` parameter (``id=a,b`` merges them into one, as NCBI does), ``LinkSetDb`` only when
   something cites it.  Who cites whom: the ``ReferenceList`` PMIDs of the records served,
@@ -217,6 +218,7 @@ class FakeEutils(LoopbackServer):
         self.cap_error = "retstart"
         self._history_budget: int | None = None
         self._on_expire = None
+        self._held_slices: dict[str, float] = {}
         self.term_results: dict[str, set[str]] = {}
         self.phrases_not_found: dict[str, list[str]] = {}
         self.cap = cap
@@ -316,6 +318,12 @@ class FakeEutils(LoopbackServer):
         """``citing`` cites ``cited`` (what elink's pubmed_pubmed_citedin reports)."""
         with self._lock:
             self.citations.setdefault(str(cited), set()).add(str(citing))
+
+    def hold_slice(self, retstart: int, seconds: float) -> None:
+        """Answer the history efetch from ``retstart`` ``seconds`` late (it reaches the crawl
+        after a slice asked for later: answers in another order than the requests)."""
+        with self._lock:
+            self._held_slices[str(retstart)] = seconds
 
     def expire_history_after(self, fetches: int, then=None) -> None:
         """After ``fetches`` more history efetches, every WebEnv expires; ``then()`` runs."""
@@ -594,6 +602,8 @@ class _Handler(BaseHTTPRequestHandler):
             entry.status = 200
             self._send(200, b"", headers=headers)
             return
+        if path == "efetch" and params.get("WebEnv") and params.get("retstart", "0") in fake._held_slices:
+            time.sleep(fake._held_slices.pop(params.get("retstart", "0")))
         if path == "esearch":
             status, body = self._esearch(params, fault)
         elif path == "efetch":
