@@ -11,7 +11,7 @@ when fewer than ``limit`` started in the last ``span`` seconds.
 The margin stays (``eutils.RATE_MARGIN``): the window is 1.15 s long, not 1 s, so network
 jitter of up to 0.15 s cannot put ``limit + 1`` requests into one of NCBI's 1-second
 windows.  NCBI counts per address, not per process: the start times live in a small file
-shared by every litwatch process on the machine that talks to the same service (one crawl
+shared by every litwatch process on the machine that talks to the same service host (one crawl
 after another, the scheduler's and a user's at once), under an exclusive lock while a
 process reads and adds to it (``fcntl.flock``; CLOCK_MONOTONIC, which all processes share;
 a time from before a reboot is ignored).  Without a file (``path=None``) the window is
@@ -110,12 +110,12 @@ class _Locked:
 
 
 def shared_path(service_url: str) -> str:
-    """The file of a service's start times: one per user and service address (so two fake
-    services on two ports in the tests do not share a budget, and every crawl of NCBI does)."""
+    """The file of a service's start times: one per user and service host (NCBI counts the
+    requests of an address; the fakes of the tests, all on 127.0.0.1, share one file)."""
     from urllib.parse import urlsplit
 
-    netloc = urlsplit(service_url).netloc or service_url
-    key = hashlib.sha1(netloc.encode()).hexdigest()[:12]
+    host = (urlsplit(service_url).hostname or service_url).lower()
+    key = hashlib.sha1(host.encode()).hexdigest()[:12]
     return os.path.join(tempfile.gettempdir(), f"litwatch-{os.getuid() if hasattr(os, 'getuid') else 0}-rate-{key}")
 
 

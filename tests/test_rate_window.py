@@ -83,10 +83,12 @@ def test_a_damaged_file_or_times_from_before_a_reboot_do_not_stop_the_crawl(tmp_
     assert window.wait() == pytest.approx(1.15)
 
 
-def test_the_shared_file_is_one_per_service_address():
+def test_the_shared_file_is_one_per_service_host():
     ncbi = shared_path("https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
-    assert ncbi == shared_path("https://eutils.ncbi.nlm.nih.gov/other/")
+    assert ncbi == shared_path("https://EUTILS.ncbi.nlm.nih.gov/other/")
     assert ncbi != shared_path("http://127.0.0.1:8123/entrez/eutils/")
+    # the fakes of the tests, on any port, leave one file, not one per port
+    assert shared_path("http://127.0.0.1:8123/") == shared_path("http://127.0.0.1:40111/")
 
 
 def test_a_window_needs_a_limit_and_a_span():
