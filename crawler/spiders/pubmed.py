@@ -204,10 +204,11 @@ class PubmedSpider(LitwatchSpider):
         if not self.lw_settings.ncbi_email:
             self.logger.warning("NCBI_EMAIL is not set: NCBI asks every E-utilities client for a contact address")
         self.db = self._open_db()
-        # The parsing processes start when a window search finds more than the cap (a
-        # backfill: it is split, searched again, then fetched; ~0.1 s each meanwhile), with
-        # a backfill's first history fetch, or with the first answer too big to parse here; a
-        # weekly crawl's small answers are parsed in this process (``ParsePool.blocks``).
+        # The parsing processes forked at start-up (``crawler.process``), if any.  Where
+        # they could not be forked, they are spawned when a window search finds more than
+        # the cap (a backfill), with a backfill's first history fetch, or with the first
+        # answer too big to parse here; until then small answers are parsed in this
+        # process (``ParsePool.blocks``).
         self.parse_pool = ParsePool()
         self.today = dt.datetime.now(dt.timezone.utc).date()
         self.cap = search_cap()
