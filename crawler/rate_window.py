@@ -21,7 +21,6 @@ after any retry backoff and just before the download slot (which has no delay of
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
 import tempfile
@@ -40,46 +39,56 @@ class RateWindow:
         self.limit = limit
         self.span = span
         self.clock = clock
-        self.path = path
-        self._starts: collections.deque[float] = collections.deque(maxlen=limit)
+        self._store = _SharedFile(path) if path else _InMemory()
 
-    def _wait(self, starts, now: float) -> float:
+    def _wait(self, starts: list[float], now: float) -> float:
         if len(starts) < self.limit:
             return 0.0
         return max(0.0, starts[-self.limit] + self.span - now)
 
     def wait(self) -> float:
         """Seconds until a request may start (0: now)."""
-        if self.path is None:
-            return self._wait(self._starts, self.clock())
-        with _Locked(self.path) as shared:
+        with self._store as store:
             now = self.clock()
-            return self._wait(shared.read(now, self.span), now)
+            return self._wait(store.read(now, self.span), now)
 
     def take(self) -> bool:
         """Start a request now if the window allows it (True), else leave it unchanged."""
-        if self.path is None:
+        with self._store as store:
             now = self.clock()
-            if self._wait(self._starts, now) > 0:
-                return False
-            self._starts.append(now)
-            return True
-        with _Locked(self.path) as shared:
-            now = self.clock()
-            starts = shared.read(now, self.span)
+            starts = store.read(now, self.span)
             if self._wait(starts, now) > 0:
                 return False
-            shared.write((starts + [now])[-self.limit:])
+            store.write((starts + [now])[-self.limit:])
             return True
 
 
-class _Locked:
-    """The shared file of start times, locked for as long as the ``with`` lasts."""
+class _InMemory:
+    """This process's start times alone."""
+
+    def __init__(self):
+        self.starts: list[float] = []
+
+    def __enter__(self) -> _InMemory:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def read(self, now: float, span: float) -> list[float]:
+        return [t for t in self.starts if now - span < t <= now]
+
+    def write(self, starts: list[float]) -> None:
+        self.starts = starts
+
+
+class _SharedFile:
+    """The start times in a file every process shares, locked for as long as a ``with`` lasts."""
 
     def __init__(self, path: str):
         self.path = path
 
-    def __enter__(self) -> _Locked:
+    def __enter__(self) -> _SharedFile:
         import fcntl
 
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
