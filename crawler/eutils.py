@@ -44,16 +44,12 @@ EFETCH_BATCH = 200
 # reference lists): within the crawl's 128 MB answer limit, and a slice over it is asked
 # for again in halves by id (``spiders.pubmed``).
 HISTORY_BATCH = int(os.environ.get("LITWATCH_HISTORY_BATCH") or 1000)
-# Requests/s NCBI allows are a ceiling, not a target: keep 15 % below it so that network
-# jitter cannot put four requests into one of NCBI's 1-second windows (0.383 s without a
-# key, 0.115 s with one; Biopython's 0.34 s leaves less room).
+# Requests/s NCBI allows are a ceiling, not a target: the allowed number of requests may
+# start in any RATE_MARGIN seconds, not in any second (``crawler.rate_window``), so that
+# network jitter up to 0.15 s cannot put one request too many into one of NCBI's 1-second
+# windows (Biopython's 0.34 s between calls without a key leaves less room).
 RATE_MARGIN = 1.15
 DATE_FMT = "%Y/%m/%d"
-
-
-def request_delay(rate_per_s: float) -> float:
-    """Seconds between two E-utilities requests for an allowed rate (see RATE_MARGIN)."""
-    return RATE_MARGIN / rate_per_s
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,18 @@ def shared_path(service_url: str) -> str:
     return os.path.join(tempfile.gettempdir(), f"litwatch-{os.getuid() if hasattr(os, 'getuid') else 0}-rate-{key}")
 
 
+def use_ncbi_window(settings, lw_settings) -> None:
+    """A spider's settings for NCBI's rate (3 requests, 10 with an API key, in any
+    ``eutils.RATE_MARGIN`` seconds) in the window every process asking E-utilities shares,
+    instead of a ``DOWNLOAD_DELAY``: the PubMed and seeds spiders, one after the other."""
+    from litwatch.crawler import eutils
+
+    settings.set("LITWATCH_RATE_LIMIT", int(lw_settings.eutils_rate), priority="spider")
+    settings.set("LITWATCH_RATE_SPAN", eutils.RATE_MARGIN, priority="spider")
+    settings.set("LITWATCH_RATE_FILE", shared_path(lw_settings.eutils_url), priority="spider")
+    settings.set("DOWNLOAD_DELAY", 0, priority="spider")
+
+
 class RateWindowMiddleware:
     """Downloader middleware: a spider's requests keep ``LITWATCH_RATE_LIMIT`` starts in any
     ``LITWATCH_RATE_SPAN`` seconds (not loaded when the limit is 0, the default), shared

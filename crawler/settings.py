@@ -66,9 +66,10 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         "LOG_LEVEL": log_level,
         "TELNETCONSOLE_ENABLED": False,
         "COOKIES_ENABLED": False,
-        # Politeness: one request at a time per host (PubMed allows two in flight, their
-        # starts still spaced by its delay); each spider sets DOWNLOAD_DELAY from
-        # the service's published limit.  No random jitter: the delay is the floor.
+        # Politeness: one request at a time per host (PubMed allows two in flight); each
+        # spider sets DOWNLOAD_DELAY from the service's published limit, or (NCBI's
+        # spiders) the rate window of ``crawler.rate_window``.  No random jitter: the
+        # delay is the floor.
         "CONCURRENT_REQUESTS": 4,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
         **_NO_JITTER,

@@ -166,16 +166,12 @@ class PubmedSpider(LitwatchSpider):
     def update_settings(cls, settings):
         super().update_settings(settings)
         from litwatch.config import load_settings
-        from litwatch.crawler.rate_window import shared_path
+        from litwatch.crawler.rate_window import use_ncbi_window
 
-        # NCBI's rate as a window (``crawler.rate_window``: at most that many starts in any
-        # RATE_MARGIN seconds, counted with every other litwatch process asking the same
-        # service), not a fixed gap between every two requests.
-        lw = load_settings()
-        settings.set("LITWATCH_RATE_LIMIT", int(lw.eutils_rate), priority="spider")
-        settings.set("LITWATCH_RATE_SPAN", eutils.RATE_MARGIN, priority="spider")
-        settings.set("LITWATCH_RATE_FILE", shared_path(lw.eutils_url), priority="spider")
-        settings.set("DOWNLOAD_DELAY", 0, priority="spider")
+        # NCBI's rate as a window (at most that many starts in any RATE_MARGIN seconds,
+        # counted with every other litwatch process asking E-utilities), not a fixed gap
+        # between every two requests.
+        use_ncbi_window(settings, load_settings())
         if os.environ.get(MAXSIZE_ENV):  # test knob: small answers count as too large
             settings.set("DOWNLOAD_MAXSIZE", int(os.environ[MAXSIZE_ENV]), priority="spider")
 

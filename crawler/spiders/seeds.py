@@ -66,8 +66,11 @@ class SeedsSpider(LitwatchSpider):
     @classmethod
     def update_settings(cls, settings):
         super().update_settings(settings)
-        # Both services are NCBI's: stay under its per-IP rate (3/s, 10/s with a key).
-        settings.set("DOWNLOAD_DELAY", eutils.request_delay(load_settings().eutils_rate), priority="spider")
+        # Both services are NCBI's: stay under its per-IP rate (3/s, 10/s with a key), in
+        # the window the PubMed crawl that follows shares (``crawler.rate_window``).
+        from litwatch.crawler.rate_window import use_ncbi_window
+
+        use_ncbi_window(settings, load_settings())
 
     # --- reading the documents ----------------------------------------------------
     def read_documents(self) -> tuple[dict[str, str], list[str] | None]:

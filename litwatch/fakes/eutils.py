@@ -57,9 +57,10 @@ What it serves (POST form bodies and GET query strings alike):
   queues a fault for the next matching request(s).  Kinds: ``"429"`` (optional Retry-After),
   ``"500"`` (an HTML error page), ``"truncated"`` (Content-Length larger than the body, then
   the connection closes), ``"error"`` (HTTP 200 carrying ``<ERROR>…</ERROR>``), ``"empty"``
-  (HTTP 200, empty body), ``"bad_record"`` (efetch only: one record, ``pmid`` or the first,
-  is malformed XML — an unclosed element — inside an otherwise good answer), ``"short"``
-  (efetch only: the last record asked for is left out, a short page).
+  (HTTP 200, empty body), ``"bad_record"`` (efetch only: one record is malformed XML — an
+  unclosed element — inside an otherwise good answer: ``pmid``, in whichever answer holds
+  it, or else the first record of the next answer), ``"short"`` (efetch only: the last
+  record asked for is left out, a short page).
 - Records: ``fake.records`` ({pmid: <PubmedArticle> bytes}); add more at run time with
   ``fake.add_record(xml_bytes)`` or ``fake.derive(src_pmid, new_pmid, entrez=date,
   nct_ids=[...], title=..., date_revised=date, retracted_in=pmid)``.
@@ -473,6 +474,8 @@ class FakeEutils(LoopbackServer):
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
+                if fault.kind == "bad_record" and fault.pmid:
+                    continue  # served by the efetch that returns that record (_record_fault)
                 if fault.path in (None, path):
                     fault.times -= 1
                     if fault.times <= 0:
@@ -694,7 +697,10 @@ class _Handler(BaseHTTPRequestHandler):
             found = found[:-1]
         entry.pmids = list(found)
         parts = []
-        bad = (fault.pmid or (found[0] if found else None)) if fault and fault.kind == "bad_record" else None
+        if fault and fault.kind == "bad_record":
+            bad = found[0] if found else None
+        else:  # an answer another fault spoils (cut short, say) does not take it
+            bad = self._record_fault(found) if fault is None else None
         for pmid in found:
             rec = fake.records[pmid]
             if pmid == bad:
@@ -707,6 +713,19 @@ class _Handler(BaseHTTPRequestHandler):
         # Joined in one call: the answer (~12 MB for a 500-record slice) is not copied again
         # by each "+" of a concatenation.
         return 200, b"".join((EFETCH_HEAD, b"\n".join(parts), b"\n", EFETCH_TAIL))
+
+    def _record_fault(self, found: list[str]) -> str | None:
+        """The PMID of a "bad_record" fault named by PMID that this answer holds (taken), so
+        the fault hits the answer with that record whichever order the requests come in."""
+        fake = self.fake
+        with fake._lock:
+            for fault in fake.faults:
+                if fault.kind == "bad_record" and fault.pmid in found:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        fake.faults.remove(fault)
+                    return fault.pmid
+        return None
 
     def _elink(self, params: dict, entry: LoggedRequest) -> tuple[int, bytes]:
         """pubmed_pubmed_citedin, one LinkSet per ``id=`` (a comma list is one merged set)."""
