@@ -48,19 +48,41 @@ class RateWindow:
 
     def wait(self) -> float:
         """Seconds until a request may start (0: now)."""
-        with self._store as store:
-            now = self.clock()
-            return self._wait(store.read(now, self.span), now)
+        return self._shared_or_own(self._wait_in)
 
     def take(self) -> bool:
         """Start a request now if the window allows it (True), else leave it unchanged."""
-        with self._store as store:
+        return self._shared_or_own(self._take_in)
+
+    def _wait_in(self, store) -> float:
+        with store:
+            now = self.clock()
+            return self._wait(store.read(now, self.span), now)
+
+    def _take_in(self, store) -> bool:
+        with store:
             now = self.clock()
             starts = store.read(now, self.span)
             if self._wait(starts, now) > 0:
                 return False
             store.write((starts + [now])[-self.limit:])
             return True
+
+    def _shared_or_own(self, step):
+        """``step(store)``; a shared file that cannot be used (a read-only or full temporary
+        directory) must not fail the crawl: the window becomes this process's own, with
+        one warning."""
+        try:
+            return step(self._store)
+        except OSError as exc:
+            if not isinstance(self._store, _SharedFile):
+                raise
+            import logging
+
+            logging.getLogger(__name__).warning("rate window: cannot use %s (%s); counting this process's requests only",
+                                                self._store.path, exc)
+            self._store = _InMemory()
+            return step(self._store)
 
 
 class _InMemory:

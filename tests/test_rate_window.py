@@ -96,3 +96,12 @@ def test_a_window_needs_a_limit_and_a_span():
         RateWindow(0, 1.0)
     with pytest.raises(ValueError):
         RateWindow(3, 0)
+
+
+def test_a_shared_file_that_cannot_be_used_leaves_the_window_to_this_process(tmp_path, caplog):
+    """A read-only or missing temporary directory must not fail a crawl."""
+    clock = Clock()
+    window = RateWindow(3, 1.15, clock, path=str(tmp_path / "no-such-dir" / "rate"))
+    assert [window.take() for _ in range(4)] == [True, True, True, False]
+    assert window.wait() == pytest.approx(1.15)
+    assert "counting this process's requests only" in caplog.text
