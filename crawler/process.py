@@ -87,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     since = dt.date.fromisoformat(args.since) if args.since else None
+    close_forked = None
     if args.source == "pubmed":
         # Before Scrapy and its threads: the parsing processes fork from this small process
         # and are ready while Scrapy loads (``crawler.parse_worker.fork_workers``).
-        from litwatch.crawler.parse_worker import fork_workers
+        from litwatch.crawler.parse_worker import close_forked, fork_workers
 
         fork_workers()
     try:
@@ -102,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         result = {"counts": {}, "warnings": [], "errors": [f"{type(exc).__name__}: {exc}" if not isinstance(exc, LitwatchError) else str(exc)]}
     finally:
-        if "litwatch.crawler.parse_worker" in sys.modules:
-            sys.modules["litwatch.crawler.parse_worker"].close_forked()
+        if close_forked is not None:  # workers no spider took (it did not start)
+            close_forked()
     result["source"] = args.source
     for key in ("warnings", "errors"):
         result[key] = [redact(line) for line in result.get(key) or []]

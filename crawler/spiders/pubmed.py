@@ -290,9 +290,12 @@ class PubmedSpider(LitwatchSpider):
         fresh = [p for p in pmids if p not in self.in_flight]
         self.in_flight.update(fresh)
         for i in range(0, len(fresh), self.batch):
-            batch = fresh[i : i + self.batch]
-            call = eutils.efetch(self.lw_settings, batch)
-            yield self._request(run, call, self.parse_efetch, f"efetch of {len(batch)} PMIDs", lw_pmids=batch, lw_purpose=purpose)
+            yield self._id_fetch(run, fresh[i : i + self.batch], purpose)
+
+    def _id_fetch(self, run: Run, pmids: list[str], purpose: str) -> scrapy.FormRequest:
+        """One efetch of these PMIDs (POST ``id=``)."""
+        return self._request(run, eutils.efetch(self.lw_settings, pmids), self.parse_efetch, f"efetch of {len(pmids)} PMIDs",
+                             lw_pmids=pmids, lw_purpose=purpose)
 
     def _history_fetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str], start: int):
         """One slice of a window's result set on the history server.  ``HISTORY_AHEAD``
@@ -381,10 +384,8 @@ class PubmedSpider(LitwatchSpider):
         pmids = request.meta.get("lw_pmids") or []
         if len(pmids) < 2:
             return []
-        run, half = request.meta["lw_run"], (len(pmids) + 1) // 2
-        return [self._request(run, eutils.efetch(self.lw_settings, part), self.parse_efetch, f"efetch of {len(part)} PMIDs",
-                              lw_pmids=part, lw_purpose=request.meta["lw_purpose"])
-                for part in (pmids[:half], pmids[half:])]
+        half = (len(pmids) + 1) // 2
+        return [self._id_fetch(request.meta["lw_run"], part, request.meta["lw_purpose"]) for part in (pmids[:half], pmids[half:])]
 
     def _slice_ahead(self, run: Run, hist: tuple):
         """After a history slice came back: the slice ``HISTORY_AHEAD`` further on, if any."""
