@@ -359,6 +359,35 @@ def test_litwatch_agrees_with_biopython(path):
     assert differences(path) == []
 
 
+def test_the_fake_worlds_papers_are_papers_of_their_own(tmp_path):
+    """The demo's and the seed tests' papers, all derived from one recording, each carry their
+    own journal, publication date and (placeholder) authors, and still read as PubMed XML:
+    the oracle, validating against the DTD, agrees with litwatch on every field."""
+    from litwatch.fakes.eutils import EFETCH_HEAD, EFETCH_TAIL
+    from litwatch.fakes.world import PAPER_DETAILS, SOURCE_PMID, add_citing_paper, start_seed_world
+
+    fakes = start_seed_world()[:3]
+    try:
+        add_citing_paper(fakes[0])
+        records = [fakes[0].records[pmid] for pmid in PAPER_DETAILS]
+    finally:
+        for fake in fakes:
+            fake.stop()
+    path = tmp_path / "world.xml"
+    path.write_bytes(EFETCH_HEAD + b"\n".join(records) + b"\n" + EFETCH_TAIL)
+    assert differences(path) == []
+    papers = list(parse_pubmed(path.read_bytes()))
+    assert [p.pmid for p in papers] == list(PAPER_DETAILS)
+    (source,) = parse_pubmed((PUBMED_FIXTURES / "efetch" / f"{SOURCE_PMID}.xml").read_bytes())
+    for pub in papers:
+        (title, abbreviation), published, names = PAPER_DETAILS[pub.pmid]
+        assert (pub.journal, pub.journal_abbrev) == (title, abbreviation)
+        assert pub.pub_date == (published.isoformat() if published else pub.entrez_date)
+        assert pub.authors == [f"{last} {''.join(part[0] for part in fore.split())}" for last, fore in names]
+        assert not set(pub.authors) & set(source.authors) and not pub.late_arrival
+        assert not any(a.orcid or a.affiliation for a in pub.author_details)
+
+
 def test_every_recording_kind_is_covered():
     """The oracle sees books, a late arrival, every RefType and the smaller fields."""
     from litwatch.vocab.records import REF_TYPES

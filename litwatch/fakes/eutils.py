@@ -347,6 +347,9 @@ class FakeEutils(LoopbackServer):
         mesh: list[str] | None = None,
         publication_types: list[str] | None = None,
         references: list[str] = (),
+        journal: tuple[str, str] | None = None,
+        published: dt.date | None = None,
+        authors: list[tuple[str, str]] | None = None,
     ) -> str:
         """A copy of a stored record with a new PMID / entrez date / trial numbers / title.
 
@@ -356,7 +359,11 @@ class FakeEutils(LoopbackServer):
         date (written as the History "entrez" date, which is PubMed's [crdt]): with an old
         ``entrez`` (the entry date, written to both History dates) it makes a late arrival.  ``abstract``, ``mesh`` and ``publication_types`` replace those fields
         (so the paper matches the queries it should); ``references`` are PMIDs it cites
-        (its ReferenceList: what elink's citedin reports).
+        (its ReferenceList: what elink's citedin reports).  ``journal`` (title, ISO
+        abbreviation), ``published`` (its publication date) and ``authors`` ((last name,
+        fore name) each) make it a paper of its own, not one more copy of the recording's
+        journal issue and authors (the copy then has no volume, pages, grants, ORCIDs or
+        affiliations of the recording's).
         """
         el = etree.fromstring(self.records[src_pmid])
         pmid = new_pmid or src_pmid
@@ -443,6 +450,12 @@ class FakeEutils(LoopbackServer):
             accs = etree.SubElement(bank, "AccessionNumberList")
             for nct in nct_ids:
                 etree.SubElement(accs, "AccessionNumber").text = nct
+        if journal is not None:
+            _set_journal(el, *journal, pages=f"e{pmid}")
+        if published is not None:
+            _set_published(article, published)
+        if authors is not None:
+            _set_authors(article, authors)
         if date_revised is not None:
             rev = el.find("MedlineCitation/DateRevised")
             if rev is None:
@@ -751,6 +764,64 @@ class _Handler(BaseHTTPRequestHandler):
                           + "\t</LinkSetDb>\n")
             out.append(block + "</LinkSet>\n")
         return 200, ELINK_HEAD + "".join(out).encode() + b"</eLinkResult>\n"
+
+
+def _set_journal(el, title: str, abbreviation: str, *, pages: str) -> None:
+    """The record's journal: its title and abbreviation, an electronic page number of its
+    own (the DTD wants Pagination or an ELocationID), and none of the recording's ISSNs,
+    volume and issue."""
+    journal = el.find("MedlineCitation/Article/Journal")
+    for issn in journal.findall("ISSN"):
+        journal.remove(issn)
+    issue = journal.find("JournalIssue")
+    for tag in ("Volume", "Issue"):
+        for node in issue.findall(tag):
+            issue.remove(node)
+    journal.find("Title").text = title
+    journal.find("ISOAbbreviation").text = abbreviation
+    pagination = el.find("MedlineCitation/Article/Pagination")
+    if pagination is not None:
+        for child in list(pagination):
+            pagination.remove(child)
+        etree.SubElement(pagination, "StartPage").text = pages
+        etree.SubElement(pagination, "MedlinePgn").text = pages
+    info = el.find("MedlineCitation/MedlineJournalInfo")
+    if info is not None:
+        info.find("MedlineTA").text = abbreviation
+        for tag in ("NlmUniqueID", "ISSNLinking"):
+            for node in info.findall(tag):
+                info.remove(node)
+
+
+def _set_published(article, day: dt.date) -> None:
+    """Publication date (the issue's PubDate) and electronic date (ArticleDate), as PubMed
+    writes them: month abbreviated in PubDate, numeric in ArticleDate."""
+    pub = article.find("Journal/JournalIssue/PubDate")
+    for child in list(pub):
+        pub.remove(child)
+    for tag, value in (("Year", str(day.year)), ("Month", day.strftime("%b")), ("Day", f"{day.day:02d}")):
+        etree.SubElement(pub, tag).text = value
+    for node in article.findall("ArticleDate"):
+        for child in list(node):
+            node.remove(child)
+        for tag, value in (("Year", str(day.year)), ("Month", f"{day.month:02d}"), ("Day", f"{day.day:02d}")):
+            etree.SubElement(node, tag).text = value
+
+
+def _set_authors(article, authors: list[tuple[str, str]]) -> None:
+    """A new AuthorList ((last name, fore name) each; initials from the fore name), and no
+    GrantList: the recording's grants are its authors'."""
+    old = article.find("AuthorList")
+    new = etree.Element("AuthorList", CompleteYN="Y")
+    for last, fore in authors:
+        author = etree.SubElement(new, "Author", ValidYN="Y")
+        etree.SubElement(author, "LastName").text = last
+        etree.SubElement(author, "ForeName").text = fore
+        etree.SubElement(author, "Initials").text = "".join(part[0] for part in fore.split())
+    old.addprevious(new)
+    article.remove(old)
+    for node in article.findall("GrantList"):
+        article.remove(node)
 
 
 def _esc(text: str) -> str:

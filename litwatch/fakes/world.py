@@ -15,8 +15,12 @@ crawl the repository's seeds (tests/test_contract.py) and for ``tools/fake_servi
 - ``add_citing_paper``: a paper entering PubMed today that cites a seed-cited paper (for
   a second crawl: "Citing papers you follow").
 
-Each derived paper gets its own title, abstract, MeSH headings and publication types:
-the copy of the recording keeps only its journal, authors and dates.
+Each derived paper gets its own title, abstract, MeSH headings, publication types,
+journal, publication date and authors (``PAPER_DETAILS``); the copy of the recording keeps
+its entry dates and the rest of its structure.  The authors are placeholders (Doe, Roe,
+Public...) and the journals "Example ..." ones, as the fake trials' sponsors are: these
+papers are made up, and no real person's name is put on them.  The one exception is the
+venue of the paper the seeds cite by a Journal of Affective Disorders PII and DOI.
 """
 
 from __future__ import annotations
@@ -87,13 +91,36 @@ SEED_ABSTRACTS = {
     ),
 }
 
+_PSYCHIATRY = ("Example journal of psychiatry", "Example J Psychiatry")
+# PMID: (journal (title, ISO abbreviation), publication date, authors (last, fore names)).
+# Each date is within a year before the recording's create date (2023-11-27) that the copies
+# keep: none of them is a late arrival.
+PAPER_DETAILS = {
+    PII_PMID: (("Journal of affective disorders", "J Affect Disord"), dt.date(2022, 12, 15),
+               [("Doe", "Jane A"), ("Roe", "Richard"), ("Public", "John Q")]),
+    PMC_PMID: (_PSYCHIATRY, dt.date(2023, 5, 31), [("Roe", "Rachel M"), ("Doe", "John")]),
+    RESULTS_PMID: (("Example journal of clinical psychopharmacology", "Example J Clin Psychopharmacol"),
+                   dt.date(2023, 2, 20), [("Public", "Joan Q"), ("Example", "Ann"), ("Sample", "Sam"), ("Doe", "Jane A")]),
+    "39000101": (_PSYCHIATRY, dt.date(2023, 10, 5),
+                 [("Sample", "Samuel"), ("Example", "Ann"), ("Roe", "Richard"), ("Doe", "Jane A"), ("Public", "John Q")]),
+    "39000102": (("Example emergency medicine journal", "Example Emerg Med J"), dt.date(2023, 9, 12),
+                 [("Roe", "Rachel M"), ("Sample", "Samuel")]),
+    "39000103": (("Example reviews in psychopharmacology", "Example Rev Psychopharmacol"), dt.date(2023, 11, 1),
+                 [("Example", "Ann"), ("Public", "Joan Q"), ("Doe", "John")]),
+    CITING_PMID: (_PSYCHIATRY, None, [("Doe", "Jane A"), ("Sample", "Samuel")]),
+}
+
 
 def add_paper(fake: FakeEutils, pmid: str, *, title: str, nct_ids=(), abstract=None, mesh=None,
               publication_types=None, entrez=None, references=(), **ids) -> None:
     """A PubMed record derived from a recording, with its own ids (doi=, pii=, pmc=) and,
-    when given, its own abstract, MeSH headings, publication types and references."""
+    when given, its own abstract, MeSH headings, publication types and references; a PMID
+    of ``PAPER_DETAILS`` gets its journal, publication date (else its entry date) and
+    authors."""
+    journal, published, authors = PAPER_DETAILS.get(pmid, (None, None, None))
     fake.derive(SOURCE_PMID, pmid, title=title, nct_ids=list(nct_ids), abstract=abstract, mesh=mesh,
-                publication_types=publication_types, entrez=entrez, references=list(references))
+                publication_types=publication_types, entrez=entrez, references=list(references),
+                journal=journal, published=published or (entrez if journal else None), authors=authors)
     el = etree.fromstring(fake.records[pmid])
     id_list = el.find("PubmedData/ArticleIdList")
     for kind, value in ids.items():
