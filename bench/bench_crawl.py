@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from _data import HEAD, TAIL, templates  # noqa: E402
+from _data import HEAD, TAIL, as_installed, templates  # noqa: E402
 from bench_pubmed import once  # noqa: E402
 
 from litwatch.crawler import eutils  # noqa: E402
@@ -116,10 +116,15 @@ def one_run(records, tmp: Path) -> dict:
 
 class PeakWatch:
     """The high-water mark of resident memory (``VmHWM``) of a process and its descendants,
-    read from /proc every 20 ms until ``stop``.  Not ``ru_maxrss``: a child started from
+    read from /proc every ``EVERY`` s until ``stop``.  The kernel keeps the mark, so reading
+    it seldom loses nothing but the last moments of a process that ends between two reads;
+    reading it every 20 ms cost ~90 ms of CPU in a 4 s crawl, on one of the two cores the
+    crawl itself runs on.  Not ``ru_maxrss``: a child started from
     this process (which holds the fake's records) inherits this process's mark across exec,
     so ``ru_maxrss`` reported the size of the benchmark, not of the crawl (593 MB "peaks"
     at 20,000 records, where the crawl held ~300 MB)."""
+
+    EVERY = 0.1
 
     def __init__(self, pid: int):
         import threading
@@ -153,7 +158,7 @@ class PeakWatch:
                                 self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]))
                 except OSError:
                     pass
-            self._done.wait(0.02)
+            self._done.wait(self.EVERY)
 
     def stop(self) -> None:
         self._done.set()
@@ -185,6 +190,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    as_installed()  # bytecode compiled, as an installed litwatch has it
     records = make_records(args.records)
     n = len(records)
     lower = 1 + math.ceil(n / eutils.SEARCH_CAP) + math.ceil(n / eutils.HISTORY_BATCH)

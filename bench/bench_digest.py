@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import ROOT, big_db, ingest  # noqa: E402
+from _data import ROOT, as_installed, big_db, ingest  # noqa: E402
 
 MEASURE = ("import resource,subprocess,sys,time;t=time.perf_counter();"
            "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=subprocess.PIPE);"
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--pending", type=int, default=50_000)
     parser.add_argument("--workdir", default=None, help="where the copy goes (default: a temporary folder in bench/out)")
     args = parser.parse_args()
+    as_installed()  # bytecode compiled, as an installed litwatch has it
     source = big_db(args.size)
     with tempfile.TemporaryDirectory(dir=args.workdir or source.parent) as tmp:
         db = Path(tmp) / "digest.db"

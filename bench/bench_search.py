@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import FIRST_PMID, ROOT, big_db, percentile  # noqa: E402
+from _data import FIRST_PMID, ROOT, as_installed, big_db, percentile  # noqa: E402
 
 QUERIES = [
     "the", "humans", "patients", "depression", "ketamine", "cancer", "treatment",
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--process-runs", type=int, default=3, help="whole-process runs per query")
     args = parser.parse_args()
+    as_installed()  # bytecode compiled, as an installed litwatch has it
     path = big_db(args.size)
 
     import sqlite3

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from _data import as_installed  # noqa: E402
 
 
 def timed(argv: list[str], env: dict) -> float:
@@ -33,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
+    as_installed()  # bytecode compiled, as an installed litwatch has it
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "LITWATCH_DB": str(Path(tmp) / "empty.db")}
         exe = [sys.executable, "-m", "litwatch.cli"]
