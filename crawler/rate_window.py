@@ -14,8 +14,12 @@ windows.  NCBI counts per address, not per process: the start times live in a sm
 shared by every litwatch process on the machine that talks to the same service host (one crawl
 after another, the scheduler's and a user's at once), under an exclusive lock while a
 process reads and adds to it (``fcntl.flock``; CLOCK_MONOTONIC, which all processes share;
-a time from before a reboot is ignored).  Without a file (``path=None``) the window is
-this process's alone.  ``RateWindowMiddleware`` holds a request in ``process_request``,
+a time from before a reboot is ignored).  The file sits in the shared temporary
+directory, so it is opened only if it is this user's own regular file (never through a
+symbolic link someone planted there: the crawl would otherwise write its times into the
+link's target); anything else, or a system without ``fcntl``, leaves the window to the
+process, with one warning.  Without a file (``path=None``) the window is this process's
+alone.  ``RateWindowMiddleware`` holds a request in ``process_request``,
 after any retry backoff and just before the download slot (which has no delay of its own).
 """
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import time
 from typing import Callable
@@ -111,10 +116,21 @@ class _SharedFile:
         self.path = path
 
     def __enter__(self) -> _SharedFile:
-        import fcntl
-
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            import fcntl
+        except ImportError:  # no flock here (Windows): OSError, so the window becomes our own
+            raise OSError("file locks are not available on this system") from None
+        # O_NOFOLLOW: a symbolic link in its place (ELOOP) is refused, never followed.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+                raise OSError(f"{self.path} is not this user's own file")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
         return self
 
     def __exit__(self, *exc) -> None:

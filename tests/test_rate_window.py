@@ -5,6 +5,8 @@ The end-to-end check (two crawl processes one after the other, the fake refusing
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from litwatch.crawler import eutils
@@ -105,3 +107,27 @@ def test_a_shared_file_that_cannot_be_used_leaves_the_window_to_this_process(tmp
     assert [window.take() for _ in range(4)] == [True, True, True, False]
     assert window.wait() == pytest.approx(1.15)
     assert "counting this process's requests only" in caplog.text
+
+
+def test_a_link_planted_in_place_of_the_file_is_not_followed(tmp_path, caplog):
+    """The file lives in the shared temporary directory: a symbolic link someone put there
+    must not make the crawl write its start times into the link's target."""
+    target = tmp_path / "precious"
+    target.write_text("keep me\n")
+    link = tmp_path / "rate"
+    link.symlink_to(target)
+    clock = Clock()
+    window = RateWindow(3, 1.15, clock, path=str(link))
+    assert [window.take() for _ in range(4)] == [True, True, True, False]
+    assert target.read_text() == "keep me\n"
+    assert "counting this process's requests only" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give the file to another user")
+def test_another_users_file_in_its_place_is_not_used(tmp_path, caplog):
+    path = tmp_path / "rate"
+    path.write_text("")
+    os.chown(path, 65534, 65534)  # nobody's
+    window = RateWindow(3, 1.15, Clock(), path=str(path))
+    assert [window.take() for _ in range(4)] == [True, True, True, False]
+    assert path.read_text() == "" and "not this user's own file" in caplog.text
