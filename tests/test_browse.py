@@ -13,7 +13,7 @@ from litwatch.browse import load_metadata, make_datasette
 from litwatch.config import load_watchlist
 from litwatch.crawler.ctgov import normalise_study
 from litwatch.db import open_db, trials
-from litwatch.db.migrations.browse import FOREIGN_KEYS
+from litwatch.db.migrations.browse import FOREIGN_KEYS, TRIAL_FLAGS_KEYS
 from litwatch.db.topics import sync_topics
 from litwatch.fakes.ctgov import ketamine_bpd_study
 from litwatch.fakes.world import changed_study
@@ -44,7 +44,7 @@ def get(ds, url: str):
 
 def test_every_link_table_declares_its_foreign_keys(store):
     db = open_db(store)
-    for table, column, other, other_column in FOREIGN_KEYS:
+    for table, column, other, other_column in FOREIGN_KEYS + TRIAL_FLAGS_KEYS:
         declared = {(fk.column, fk.other_table, fk.other_column) for fk in db[table].foreign_keys}
         assert (column, other, other_column) in declared, (table, column)
     # Declared, not enforced: a link may name a trial not stored yet.
@@ -53,6 +53,34 @@ def test_every_link_table_declares_its_foreign_keys(store):
     triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"feed_items_ai", "feed_items_ad", "feed_items_au", "publications_ai", "trials_au"} <= triggers
     assert {r["name"] for r in db["topics"].rows} >= {"ketamine-bpd", "ketamine-depression"}
+    db.conn.close()
+
+
+def test_trial_flags_keep_their_rows_and_their_unique_pair_when_keyed(tmp_path):
+    """A database from before trial_flags had keys: the rebuild copies every row (ids too)
+    and keeps UNIQUE (nct_id, flag), which record_trial_flags relies on."""
+    import sqlite3
+
+    from litwatch.db.migrations.browse import m004_trial_flags_keys
+
+    db = open_db(tmp_path / "old.db")
+    db.execute("DROP TABLE trial_flags")
+    db.execute("CREATE TABLE trial_flags (id INTEGER PRIMARY KEY, nct_id TEXT NOT NULL, flag TEXT NOT NULL, detail TEXT, "
+               "first_seen_at TEXT NOT NULL, cleared_at TEXT, reported_in_digest INTEGER, reported_at TEXT, UNIQUE (nct_id, flag))")
+    rows = [(7, "NCT01", "results_overdue", "overdue by 16 months", "2026-11-01", None, 3, "2026-11-02"),
+            (9, "NCT02", "unpublished", None, "2026-11-08", "2026-11-20", None, None)]
+    db.conn.executemany("INSERT INTO trial_flags VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    assert not db["trial_flags"].foreign_keys
+    with db.conn:
+        m004_trial_flags_keys(db)
+    assert [tuple(r) for r in db.execute("SELECT * FROM trial_flags ORDER BY id").fetchall()] == rows
+    assert {(fk.column, fk.other_table, fk.other_column) for fk in db["trial_flags"].foreign_keys} == \
+        {fk[1:] for fk in TRIAL_FLAGS_KEYS}
+    with pytest.raises(sqlite3.IntegrityError):
+        db.conn.execute("INSERT INTO trial_flags (nct_id, flag, first_seen_at) VALUES ('NCT01', 'results_overdue', 'x')")
+    before = db.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    m004_trial_flags_keys(db)  # twice: nothing more to do
+    assert db.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
     db.conn.close()
 
 

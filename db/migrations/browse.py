@@ -38,8 +38,25 @@ FOREIGN_KEYS = (
     ("feed_item_topics", "item_id", "feed_items", "id"),
     ("feed_item_topics", "topic", "topics", "name"),
     ("digest_items", "digest_id", "digests", "id"),
-    # Not trial_flags: its table-level UNIQUE (nct_id, flag) would not survive the rebuild.
+    # Not trial_flags: its table-level UNIQUE (nct_id, flag) would not survive sqlite-utils'
+    # rebuild.  TRIAL_FLAGS_KEYS below are declared by a rebuild of its own.
 )
+# trial_flags' links (``m004_trial_flags_keys``): the trial a signal is about, and the digest
+# that told the reader.
+TRIAL_FLAGS_KEYS = (
+    ("trial_flags", "nct_id", "trials", "nct_id"),
+    ("trial_flags", "reported_in_digest", "digests", "id"),
+)
+_TRIAL_FLAGS_KEYED = """CREATE TABLE trial_flags_keyed (
+    id INTEGER PRIMARY KEY,
+    nct_id TEXT NOT NULL REFERENCES trials(nct_id),
+    flag TEXT NOT NULL,
+    detail TEXT,
+    first_seen_at TEXT NOT NULL,
+    cleared_at TEXT,
+    reported_in_digest INTEGER REFERENCES digests(id),
+    reported_at TEXT,
+    UNIQUE (nct_id, flag))"""
 
 
 def m001_topics(db):
@@ -75,6 +92,22 @@ def m002_foreign_keys(db):
             db.execute(sql)
 
 
+def m004_trial_flags_keys(db):
+    """trial_flags with its foreign keys declared, its UNIQUE (nct_id, flag) kept: the table
+    rebuilt by hand (SQLite cannot add a key to a table), every row and id copied."""
+    if "trial_flags" not in db.table_names():
+        return
+    if all(fk[1:] in declared(db, "trial_flags") for fk in TRIAL_FLAGS_KEYS):
+        return
+    db.execute("DROP TABLE IF EXISTS trial_flags_keyed")
+    db.execute(_TRIAL_FLAGS_KEYED)
+    columns = [c for c in db["trial_flags_keyed"].columns_dict if c in db["trial_flags"].columns_dict]
+    names = ", ".join(columns)
+    db.execute(f"INSERT INTO trial_flags_keyed ({names}) SELECT {names} FROM trial_flags")
+    db.execute("DROP TABLE trial_flags")
+    db.execute("ALTER TABLE trial_flags_keyed RENAME TO trial_flags")
+
+
 def evidence_view(db):
     db.execute("DROP VIEW IF EXISTS publication_evidence")
     db.execute(
@@ -93,4 +126,5 @@ MIGRATIONS = [
     (f"002_foreign_keys_{_keys_signature()}", m002_foreign_keys),
     # Named by the evidence groups' signature: when the groups change, the view is made again.
     (f"003_evidence_view_{groups_signature()}", evidence_view),
+    ("004_trial_flags_keys", m004_trial_flags_keys),
 ]
