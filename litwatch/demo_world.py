@@ -401,7 +401,11 @@ def _recorded(recordings: Path, pmid: str, *, types: list[str] | None = None) ->
     return etree.tostring(art)
 
 
-# Papers of the demo written for it (on the watchlist's topics; not real records).
+# Papers of the demo written for it (on the watchlist's topics; not real records): their
+# authors are placeholders, their journals "Example ..." ones and their DOIs under 10.5555,
+# the prefix Crossref keeps for tests, so that nothing made up here names a real person,
+# journal or article.  36804489 is the real report of NCT03395314 (Neuropsychopharmacology
+# 2023): its title, journal, authors and date are the real ones, its abstract a summary.
 _DEMO_ABSTRACT = [
     {"label": "BACKGROUND", "category": "BACKGROUND", "text": "Ketamine has rapid antidepressant effects, but evidence on repeated dosing is limited."},
     {"label": "METHODS", "category": "METHODS", "text": "We randomly assigned 120 adults with treatment-resistant depression to six infusions of ketamine (0.5 mg/kg) or midazolam. Registered at ClinicalTrials.gov (NCT03630471)."},
@@ -423,28 +427,33 @@ def build_demo(db, recordings: str | Path, now: dt.datetime) -> None:
     # Demo records for the evidence groups a week brings.
     add_publication(db, "41000001", topics=("ketamine-depression", "ketamine-trd"), title="Repeated intravenous ketamine versus midazolam in treatment-resistant depression: a randomized clinical trial",
                     sections=_DEMO_ABSTRACT, publication_types=("Journal Article", "Randomized Controlled Trial", "Multicenter Study"),
-                    authors=("Rivera M", "Chen L", "Okafor N", "Schmidt K"), journal="JAMA Psychiatry", pub_date="2026-11",
-                    entrez_date=entrez, doi="10.1001/jamapsychiatry.2026.0001", pmcid="PMC11000001", nct_ids=("NCT03630471",))
+                    authors=("Doe J", "Roe R", "Public JQ", "Sample S"), journal="Example J Psychiatry", pub_date="2026-11",
+                    entrez_date=entrez, doi="10.5555/example.2026.0001", pmcid="PMC99000001", nct_ids=("NCT03630471",))
     add_publication(db, "41000002", topics=("ketamine-depression", "ketamine-trd", "ketamine-suicidality"),
                     title="Esketamine nasal spray for suicidal ideation in major depression: a systematic review and meta-analysis of 9 trials",
                     abstract="Nine randomised trials (n = 2,113) were included. Esketamine reduced suicidal ideation at 24 hours. The certainty of evidence was low.",
-                    publication_types=("Journal Article", "Systematic Review", "Meta-Analysis"), authors=("Lee S", "Martins P"),
-                    journal="Lancet Psychiatry", entrez_date=entrez, doi="10.1016/s2215-0366(26)00001-1")
+                    publication_types=("Journal Article", "Systematic Review", "Meta-Analysis"), authors=("Example A", "Roe RM"),
+                    journal="Example Psychiatry Rev", entrez_date=entrez, doi="10.5555/example.2026.0002")
     add_publication(db, "36804489", topics=("ketamine-depression", "ketamine-bpd"),
-                    title="Ketamine in borderline personality disorder: a randomized, double-blind, placebo-controlled pilot trial",
-                    abstract="Twenty-two adults with borderline personality disorder were randomised to ketamine or midazolam. Registered as NCT03395314. Ketamine did not reduce suicidal ideation more than midazolam.",
-                    publication_types=("Journal Article", "Randomized Controlled Trial"), authors=("Fineberg SK", "Choi EY", "Krystal JH"),
-                    journal="Am J Psychiatry", entrez_date=entrez, nct_ids=("NCT03395314",))
+                    title="A pilot randomized controlled trial of ketamine in Borderline Personality Disorder",
+                    abstract="In this double-blind, randomized controlled pilot trial (NCT03395314), 22 adults with borderline personality "
+                             "disorder received one infusion of ketamine or of midazolam. Suicidal ideation and depression fell in both "
+                             "groups, without a significant difference between them.",
+                    publication_types=("Journal Article", "Randomized Controlled Trial"),
+                    authors=("Fineberg SK", "Choi EY", "Shapiro-Thompson R", "Dhaliwal K", "Neustadter E", "Sakheim M", "Null K",
+                             "Trujillo-Diaz D", "Rondeau J", "Pittaro GF", "Peters JR", "Corlett PR", "Krystal JH"),
+                    journal="Neuropsychopharmacology", pub_date="2023-06", entrez_date="2023-02-17",  # its e-publication
+                    nct_ids=("NCT03395314",))
     add_publication(db, "41000003", topics=("ketamine-depression",), title="Ketamine-assisted psychotherapy in routine care: a retrospective cohort of 412 patients",
                     abstract="We reviewed 412 patients treated in three clinics. Depressive symptoms fell by a mean of 9 points on the PHQ-9.",
-                    publication_types=("Journal Article", "Observational Study"), authors=("Novak T",), journal="J Affect Disord",
+                    publication_types=("Journal Article", "Observational Study"), authors=("Sample S",), journal="Example J Affect Disord",
                     entrez_date=entrez)
     add_publication(db, "41000004", topics=("ketamine-suicidality",), title="Ketamine for acute suicidality: a narrative review",
                     abstract="We summarise trials of ketamine for suicidal ideation in emergency settings.",
-                    publication_types=("Journal Article", "Review"), authors=("Haddad R",), journal="CNS Drugs", entrez_date=entrez)
+                    publication_types=("Journal Article", "Review"), authors=("Roe R",), journal="Example CNS Rev", entrez_date=entrez)
     add_publication(db, "41000005", topics=("ketamine-depression",), title="Intranasal ketamine and mood in adolescents with depression: an open-label pilot study",
                     abstract="Fifteen adolescents received intranasal ketamine. Results were encouraging.",
-                    publication_types=("Journal Article",), authors=("Young A", "Patel R"), journal="J Child Adolesc Psychopharmacol",
+                    publication_types=("Journal Article",), authors=("Public JQ", "Doe J"), journal="Example J Adolesc Psychopharmacol",
                     entrez_date=entrez)
     # Trials: the followed BPD trial (delivered before), and recorded studies.
     store_study(db, _bpd_study(), ("ketamine-bpd",), followed=True)
@@ -461,8 +470,8 @@ def build_demo(db, recordings: str | Path, now: dt.datetime) -> None:
                  results_first_posted="2026-11-12", has_results=True, new_references=["36804489"])
     change_trial(db, "NCT00973089", status="WITHDRAWN")
     # A retraction and an erratum touching papers of this digest.
-    add_correction(db, "41000005", "RetractionIn", "41000099", note="J Child Adolesc Psychopharmacol. 2026 Nov;36(9):e1")
-    add_correction(db, "38011560", "ErratumIn", "41000098", note="Proc Natl Acad Sci U S A. 2026;123:e2")
+    add_correction(db, "41000005", "RetractionIn", "41000099", note="Example J Adolesc Psychopharmacol. 2026 Nov;36(9):e1")
+    add_correction(db, "41000001", "ErratumIn", "41000098", note="Example J Psychiatry. 2026;3:e2")
     add_feed_item(db, "demo-preprint-1", kind="preprint",
                   title="Repeated intravenous ketamine and suicidal ideation: a retrospective cohort (demo item)",
                   summary="A demo preprint standing for a medRxiv feed entry. It is not a real record.",

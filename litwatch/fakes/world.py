@@ -17,10 +17,12 @@ crawl the repository's seeds (tests/test_contract.py) and for ``tools/fake_servi
 
 Each derived paper gets its own title, abstract, MeSH headings, publication types,
 journal, publication date and authors (``PAPER_DETAILS``); the copy of the recording keeps
-its entry dates and the rest of its structure.  The authors are placeholders (Doe, Roe,
-Public...) and the journals "Example ..." ones, as the fake trials' sponsors are: these
-papers are made up, and no real person's name is put on them.  The one exception is the
-venue of the paper the seeds cite by a Journal of Affective Disorders PII and DOI.
+its entry dates and the rest of its structure.  The papers the seeds cite keep the
+identifiers the seeds (and the trial) give them, but their text is written for the tests;
+the topic papers are made up.  So the authors are placeholders (Doe, Roe, Public...) and
+the journals "Example ..." ones, as the fake trials' sponsors are: no real person's name is
+put on text they did not write.  The one real venue is that of the paper the seeds cite by
+a Journal of Affective Disorders PII and DOI.
 """
 
 from __future__ import annotations
