@@ -391,19 +391,13 @@ class FakeEutils(LoopbackServer):
                 node = history.find(f"PubMedPubDate[@PubStatus='{status}']")
                 if node is None:
                     node = etree.SubElement(history, "PubMedPubDate", PubStatus=status)
-                for child in list(node):
-                    node.remove(child)
-                for tag, value in (("Year", entrez.year), ("Month", entrez.month), ("Day", entrez.day)):
-                    etree.SubElement(node, tag).text = str(value)
+                _put_date(node, str(entrez.year), str(entrez.month), str(entrez.day))
         if created is not None:
             history = el.find("PubmedData/History")
             # The Create Date ([crdt]) is PubStatus "entrez" (pubmed_250101's PubStatus docs).
             node = history.find("PubMedPubDate[@PubStatus='entrez']") if history is not None else None
             if node is not None:
-                for child in list(node):
-                    node.remove(child)
-                for tag, value in (("Year", created.year), ("Month", created.month), ("Day", created.day)):
-                    etree.SubElement(node, tag).text = str(value)
+                _put_date(node, str(created.year), str(created.month), str(created.day))
         if abstract is not None:
             old = article.find("Abstract")
             new = etree.Element("Abstract")
@@ -461,10 +455,7 @@ class FakeEutils(LoopbackServer):
             if rev is None:
                 rev = etree.Element("DateRevised")
                 el.find("MedlineCitation/PMID").addnext(rev)
-            for child in list(rev):
-                rev.remove(child)
-            for tag, value in (("Year", str(date_revised.year)), ("Month", f"{date_revised.month:02d}"), ("Day", f"{date_revised.day:02d}")):
-                etree.SubElement(rev, tag).text = value
+            _put_date(rev, str(date_revised.year), f"{date_revised.month:02d}", f"{date_revised.day:02d}")
             self.mdat[pmid] = date_revised
         if retracted_in:
             mc = el.find("MedlineCitation")
@@ -796,16 +787,18 @@ def _set_journal(el, title: str, abbreviation: str, *, pages: str) -> None:
 def _set_published(article, day: dt.date) -> None:
     """Publication date (the issue's PubDate) and electronic date (ArticleDate), as PubMed
     writes them: month abbreviated in PubDate, numeric in ArticleDate."""
-    pub = article.find("Journal/JournalIssue/PubDate")
-    for child in list(pub):
-        pub.remove(child)
-    for tag, value in (("Year", str(day.year)), ("Month", day.strftime("%b")), ("Day", f"{day.day:02d}")):
-        etree.SubElement(pub, tag).text = value
+    _put_date(article.find("Journal/JournalIssue/PubDate"), str(day.year), day.strftime("%b"), f"{day.day:02d}")
     for node in article.findall("ArticleDate"):
-        for child in list(node):
-            node.remove(child)
-        for tag, value in (("Year", str(day.year)), ("Month", f"{day.month:02d}"), ("Day", f"{day.day:02d}")):
-            etree.SubElement(node, tag).text = value
+        _put_date(node, str(day.year), f"{day.month:02d}", f"{day.day:02d}")
+
+
+def _put_date(node, year: str, month: str, day: str) -> None:
+    """A date element (History, DateRevised, PubDate, ArticleDate) holding just these
+    Year, Month and Day, spelled as given (PubMed spells months differently per element)."""
+    for child in list(node):
+        node.remove(child)
+    for tag, value in (("Year", year), ("Month", month), ("Day", day)):
+        etree.SubElement(node, tag).text = value
 
 
 def _set_authors(article, authors: list[tuple[str, str]]) -> None:
