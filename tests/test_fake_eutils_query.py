@@ -69,6 +69,26 @@ def test_query_syntax(query, expected):
     assert pq.match(pq.parse(query), PAPER) is expected
 
 
+OTHERS = [
+    rec("11", title="Liver lesions on imaging", abstract="No ketamine here.", dates={"entrez": dt.date(2026, 11, 25)}),
+    rec("12", title="Lung function", mesh=["Ketamine"], pt=["Review"], dates={"created": dt.date(2026, 11, 21)}),
+    rec("13", title="Esketamine and suicidal ideation", dates={"entrez": dt.date(2024, 6, 1), "published": dt.date(2023, 5, 1)}),
+]
+
+
+@pytest.mark.parametrize("query", [
+    "all[sb]", "ketamine", "liver[tiab] OR esketamine[tiab] AND lung[tiab]", "depress*[ti] NOT ketamine[tiab]",
+    "ketamine NOT liver[ti] NOT lung[ti]", "(liver[ti] OR lung[ti]) OR 2024[edat]",
+    "(all[sb]) AND (2026/11/23:2026/11/30[edat] OR 2026/11/20:2026/11/30[crdt])", "2023[dp] NOT review[pt]",
+])
+def test_a_search_keeps_what_match_says_of_each_record(query):
+    """``evaluate`` narrows node by node (the fake's speed, bench/bench_crawl.py); the answer
+    is what the record-by-record ``match`` gives."""
+    records = [PAPER, *OTHERS]
+    tree = pq.parse(query)
+    assert pq.evaluate(query, records) == {r.pmid for r in records if pq.match(tree, r)}
+
+
 @pytest.mark.parametrize("query", ["(ketamine[tiab]", "ketamine[tiab])", "AND", "ketamine[nosuchfield]"])
 def test_unreadable_queries_are_query_errors(query):
     with pytest.raises(QueryError):

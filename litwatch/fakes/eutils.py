@@ -212,6 +212,10 @@ class FakeEutils(LoopbackServer):
     def __init__(self, *, load_fixtures: bool = True, cap: int = 9999, rate_limit: int = 3, rate_limit_key: int = 10):
         self.records: dict[str, bytes] = {}
         self.entrez: dict[str, dt.date] = {}
+        # Each record's place in every search's answer, newest first: entry date, then PMID,
+        # as one number (day << 40 | PMID), computed once a record instead of a tuple of a
+        # date and an int a record and search (15 ms of sorting a search of 10,000).
+        self._newest_key: dict[str, int] = {}
         self.created: dict[str, dt.date] = {}
         self.mdat: dict[str, dt.date] = {}
         self.index: dict[str, pubmed_query.Index] = {}
@@ -258,6 +262,7 @@ class FakeEutils(LoopbackServer):
             edat = _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='pubmed']"))
             crdt = _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='entrez']"))
             self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
+            self._newest_key[pmid] = self.entrez[pmid].toordinal() << 40 | int(pmid)
             self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
             self.mdat.setdefault(pmid, _text_date(el.find("MedlineCitation/DateRevised")) or self.entrez[pmid])
             for ref in el.xpath("PubmedData/ReferenceList/Reference/ArticleIdList/ArticleId[@IdType='pubmed']/text()"):
@@ -295,6 +300,7 @@ class FakeEutils(LoopbackServer):
             edat = _text_date(el.find("PubmedBookData/History/PubMedPubDate[@PubStatus='pubmed']"))
             crdt = _text_date(el.find("PubmedBookData/History/PubMedPubDate[@PubStatus='entrez']"))
             self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
+            self._newest_key[pmid] = self.entrez[pmid].toordinal() << 40 | int(pmid)
             self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
             self.mdat.setdefault(pmid, _text_date(doc.find("DateRevised")) or self.entrez[pmid])
             dates = {"entrez": self.entrez[pmid], "created": self.created[pmid], "modified": self.mdat[pmid]}
@@ -519,7 +525,7 @@ class FakeEutils(LoopbackServer):
             hi = _parse_date(params["maxdate"], end=True)
             dates = {"mdat": self.mdat, "crdt": self.created}.get(datetype, self.entrez)
             pmids = {p for p in pmids if lo <= dates[p] <= hi}
-        ordered = sorted(pmids, key=lambda p: (self.entrez[p], int(p)), reverse=True)
+        ordered = sorted(pmids, key=self._newest_key.__getitem__, reverse=True)
         return len(ordered), ordered
 
     # ---------------------------------------------------------------- server
@@ -700,7 +706,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "short" and found:
             found = found[:-1]
         entry.pmids = list(found)
-        parts = []
+        parts = [EFETCH_HEAD]
         if fault and fault.kind == "bad_record":
             bad = found[0] if found else None
         else:  # an answer another fault spoils (cut short, say) does not take it
@@ -713,10 +719,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if b"</ArticleTitle>" not in fake.records[pmid]:
                     rec = rec.replace(b"</MedlineCitation>", b"", 1)
                 entry.pmids.remove(pmid)
-            parts.append(rec)
-        # Joined in one call: the answer (~12 MB for a 500-record slice) is not copied again
-        # by each "+" of a concatenation.
-        return 200, b"".join((EFETCH_HEAD, b"\n".join(parts), b"\n", EFETCH_TAIL))
+            parts += (rec, b"\n")
+        parts += (b"\n", EFETCH_TAIL) if len(parts) == 1 else (EFETCH_TAIL,)  # (as NCBI: a line even when empty)
+        # Joined once: the answer (~23 MB for a 1,000-record slice) is copied once, not once
+        # a "+" or once a nested join (this fake shares the benchmark's cores with the crawl).
+        return 200, b"".join(parts)
 
     def _record_fault(self, found: list[str]) -> str | None:
         """The PMID of a "bad_record" fault named by PMID that this answer holds (taken), so
