@@ -62,6 +62,9 @@ def _init(parent_pid: int) -> None:
     _in_worker = True
     os.environ[PARENT_ENV] = str(parent_pid)
     die_with_parent()
+    from litwatch.crawler.heap import keep_freed_memory
+
+    keep_freed_memory()  # blocks of ~2 MB come and go: see crawler.heap
 
 
 def _ready() -> int:
@@ -115,6 +118,19 @@ def prepare_span(path: str, start: int, stop: int) -> tuple[object, list[RecordE
     return prepare_block(_read_span(path, start, stop))
 
 
+# A shared memory file (Linux ``memfd``) made before the workers fork, so that they inherit
+# it: the crawl writes each answer into it once and each worker reads its block from it
+# (``_Ring``, ``prepare_shared``).  Through the pool's pipe, a block was copied out of the
+# answer, pickled, written to the pipe in 64 KB pieces, read back and unpickled: ~0.3 s of
+# CPU for a 10,000-record backfill (230 MB), ~0.13 s this way (bench/bench_crawl.py).
+_shared_fd: int | None = None
+
+
+def prepare_shared(offset: int, length: int) -> tuple[object, list[RecordError], int]:
+    """``prepare_block`` of ``length`` bytes at ``offset`` of the shared file (in a forked worker)."""
+    return prepare_block(os.pread(_shared_fd, length, offset))
+
+
 # ---------------------------------------------------------- in the parent
 # The pool ``fork_workers`` started, until a ParsePool takes it.
 _forked: ProcessPoolExecutor | None = None
@@ -139,6 +155,13 @@ def fork_workers(workers: int = WORKERS) -> bool:
     from litwatch.db import publications, raw_codec  # noqa: F401
 
     raw_codec.warm()
+    import sqlite_utils  # noqa: F401  (the crawl's store needs it too; a worker sets up the database)
+    global _shared_fd
+    if _shared_fd is None and hasattr(os, "memfd_create"):
+        try:
+            _shared_fd = os.memfd_create("litwatch-answers")
+        except OSError:
+            _shared_fd = None
     try:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_init, initargs=(os.getpid(),))
@@ -148,6 +171,28 @@ def fork_workers(workers: int = WORKERS) -> bool:
         return False
     _forked = pool
     return True
+
+
+def set_up_database(path: str) -> None:
+    """Have a forked worker open ``path`` as ``open_db`` does (created, migrated), now.
+
+    Why: the first open of a new database runs every migration (~55 ms of SQL and Python),
+    while the crawl process spends its first ~0.3 s importing Scrapy on one core and the
+    workers wait for their first answer on the other.  Done by a worker, the set-up is over
+    before the crawl's pipelines open the file (``db.connection.set_up_meanwhile``: they
+    wait for it, and find the schema ready).  A thread would not do: the migrations' Python
+    fought the import for the GIL and both ran slower than one after the other."""
+    if _forked is None:
+        return
+    from litwatch.db.connection import set_up_meanwhile
+
+    set_up_meanwhile(path, _forked.submit(_set_up, path))
+
+
+def _set_up(path: str) -> None:
+    from litwatch.db.connection import open_db
+
+    open_db(path).conn.close()
 
 
 def close_forked() -> None:
@@ -169,8 +214,11 @@ class ParsePool:
         self._pool: ProcessPoolExecutor | None = None
         self._started = False
         self._no_processes = False  # this system cannot start them: every answer parsed here
+        self._ring: _Ring | None = None  # answers to the forked workers through _shared_fd
         if _forked is not None and workers == WORKERS:
             self._pool, self._started, _forked = _forked, True, None
+            if _shared_fd is not None:
+                self._ring = _Ring(_shared_fd)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -203,11 +251,15 @@ class ParsePool:
         return self.run(prepare_block, block)
 
     def run(self, func, *args) -> Future:
-        """``func(*args)`` (``prepare_block`` or ``prepare_span``) in a worker."""
+        """``func(*args)`` (``prepare_block``, ``prepare_span`` or ``prepare_shared``) in a worker."""
         try:
             return self._executor().submit(func, *args)
-        except BrokenProcessPool:  # an earlier crash: a fresh pool for this block
+        except BrokenProcessPool as exc:  # an earlier crash: a fresh pool for this block
             self._discard()
+            if func is prepare_shared:  # a spawned pool has no shared file: this block fails,
+                failed: Future = Future()  # as the rest of its answer in the dead pool does
+                failed.set_exception(exc)
+                return failed
             return self._executor().submit(func, *args)
 
     def blocks(self, body: bytes) -> list[Future]:
@@ -216,9 +268,16 @@ class ParsePool:
         small = len(body) <= INLINE_BYTES and not os.environ.get(DIE_ENV)
         if (self._pool is None and small) or not self._can_start():
             return [_done(prepare_block, block) for block in record_blocks(body, BLOCK)]
-        return [self.submit(block) for block in record_blocks(body, BLOCK)]
+        offset = self._ring.put(body) if self._ring is not None else None
+        if offset is None:  # no shared file, or no room in it now: through the pipe
+            return [self.submit(block) for block in record_blocks(body, BLOCK)]
+        ring = self._ring
+        futures = [self.run(prepare_shared, offset + start, stop - start) for start, stop in record_spans(body, BLOCK)]
+        ring.release_when_done(offset, futures)
+        return futures
 
     def _discard(self) -> None:
+        self._ring = None  # a fresh pool is spawned: it has no shared file
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
@@ -227,6 +286,63 @@ class ParsePool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+class _Ring:
+    """Room for answers in the shared file: each answer is written at the first gap that
+    holds it and its place is free again once every block of it is parsed.  ``CAPACITY``
+    holds four answers of 1,000 records (~23 MB each): a backfill has up to five between
+    download and parsed, and the fifth, finding no room, goes through the pipe (1 answer
+    of 11 in a 10,000-record backfill; with room for two, 4 of 11).  The file's pages stay
+    allocated (up to ``CAPACITY`` of shared memory while the crawl runs) and are written
+    over, never faulted in again."""
+
+    CAPACITY = 96 << 20
+
+    def __init__(self, fd: int):
+        import threading
+
+        self.fd = fd
+        self._used: dict[int, int] = {}  # offset -> end, of the answers being parsed
+        self._lock = threading.Lock()  # releases come from the pool's own thread
+
+    def put(self, body: bytes) -> int | None:
+        """Where ``body`` now is in the file, or None (no room)."""
+        size = len(body)
+        with self._lock:
+            start = 0
+            for offset, end in sorted(self._used.items()):
+                if offset - start >= size:
+                    break
+                start = max(start, end)
+            if start + size > self.CAPACITY:
+                return None
+            self._used[start] = start + size
+        try:
+            written = os.pwrite(self.fd, body, start)
+        except OSError:
+            written = -1
+        if written != size:
+            self._release(start)
+            return None
+        return start
+
+    def release_when_done(self, offset: int, futures: list[Future]) -> None:
+        left = [len(futures)]
+
+        def one_done(_future: Future) -> None:
+            with self._lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            self._release(offset)
+
+        for future in futures:
+            future.add_done_callback(one_done)
+
+    def _release(self, offset: int) -> None:
+        with self._lock:
+            self._used.pop(offset, None)
 
 
 def _done(func, *args) -> Future:

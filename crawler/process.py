@@ -44,6 +44,53 @@ def _read_in_bigger_pieces() -> None:
     tcp.Connection.bufferSize = READ_SIZE
 
 
+class _FrameLookups:
+    """What ``scrapy.utils.deprecate.create_deprecated_class`` asks of ``inspect`` to name
+    the module that defines a deprecated alias, answered from the frames themselves.
+
+    Why: it calls ``inspect.stack()``, which reads the source lines of every frame on the
+    stack (an import nests ~30 deep), then ``inspect.getmodule`` of the caller's frame,
+    which maps every loaded module's file the first time.  Scrapy's HTTP download handler
+    defines three such aliases on import: ~45 ms of every crawl's start-up, for a
+    ``__module__`` attribute.  The answer is the same (``tests/test_crawl_process.py``)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    @staticmethod
+    def stack(context: int = 1) -> list:
+        here = sys._getframe(1)  # the caller of stack(), then its caller: [1] is what Scrapy reads
+        return [(here,), (here.f_back,)]
+
+    def getmodule(self, obj, *args):
+        import types
+
+        if isinstance(obj, types.FrameType) and not args:
+            return sys.modules.get(obj.f_globals.get("__name__")) or self._real.getmodule(obj)
+        return self._real.getmodule(obj, *args)
+
+
+def _load_download_handler() -> None:
+    """Import Scrapy's HTTP download handler now, with ``_FrameLookups`` in place."""
+    try:
+        from scrapy.utils import deprecate
+    except ImportError:
+        return
+    real = getattr(deprecate, "inspect", None)
+    if real is None:  # a Scrapy that no longer looks frames up: nothing to save
+        return
+    deprecate.inspect = _FrameLookups(real)
+    try:
+        importlib.import_module("scrapy.core.downloader.handlers.http11")
+    except ImportError:
+        pass
+    finally:
+        deprecate.inspect = real
+
+
 def crawl_source(source: str, config_path: str | None, since: dt.date | None, topics: list[str] | None, log_level: str) -> dict:
     from scrapy.crawler import CrawlerProcess
 
@@ -54,11 +101,15 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
     watchlist = load_watchlist(config_path)
     process = CrawlerProcess(settings=base_settings(settings, log_level=log_level))
     _read_in_bigger_pieces()
+    _load_download_handler()
     from litwatch.vocab.text import redact_logging
 
     redact_logging()  # Scrapy has installed its log handler by now
     crawler = process.create_crawler(load_spider(source))
     process.crawl(crawler, lw_settings=settings, watchlist=watchlist, since=since, topics=topics)
+    import gc
+
+    gc.freeze()  # start-up's objects (Scrapy, Twisted: ~70,000) out of every later collection
     process.start()
     spider = crawler.spider
     result = spider.summary() if spider is not None else {"counts": {}, "warnings": [], "errors": ["spider did not start"]}
@@ -78,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
 
     die_with_parent()
     redact_std_streams()
+    from litwatch.crawler.heap import keep_freed_memory
+
+    keep_freed_memory()  # before the parsing processes fork: they inherit it
     parser = argparse.ArgumentParser(prog="python -m crawler.process")
     parser.add_argument("--source", required=True, choices=sorted(SPIDERS))
     parser.add_argument("--config")
@@ -91,9 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.source == "pubmed":
         # Before Scrapy and its threads: the parsing processes fork from this small process
         # and are ready while Scrapy loads (``crawler.parse_worker.fork_workers``).
-        from litwatch.crawler.parse_worker import close_forked, fork_workers
+        from litwatch.config import load_settings
+        from litwatch.crawler.parse_worker import close_forked, fork_workers, set_up_database
 
-        fork_workers()
+        if fork_workers():
+            try:
+                set_up_database(load_settings().db_path)
+            except Exception:  # noqa: BLE001 - a bad setting is reported where the crawl loads them
+                pass
     try:
         result = crawl_source(args.source, args.config, since, args.topic, args.log_level)
     except Exception as exc:  # reported to the parent as one line; traceback to stderr

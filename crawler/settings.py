@@ -98,6 +98,11 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         # Error responses reach the spider's errback rather than vanishing.
         "HTTPERROR_ALLOW_ALL": False,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+        # Scrapy reads and tokenises the source of each generator callback the first time
+        # it is called, to warn about a ``return value`` in it: ~5 ms a callback, in the
+        # chain of searches before a backfill's first fetch.  The same check runs in the test
+        # suite instead (tests/test_crawl_process.py), over every litwatch spider.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
         "HTTPPROXY_ENABLED": True,  # honours HTTPS_PROXY / HTTP_PROXY
         # Before any spider's own pipelines: control characters leave upstream text
         # (crawler.pipelines_base.CleanTextPipeline).  The base dict merges with each

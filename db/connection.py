@@ -22,6 +22,8 @@ from litwatch.db.migrations import all_migrations, apply_migrations
 from litwatch.vocab.errors import LitwatchError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import sqlite_utils
 
 # A crawl child and the CLI may write at the same moment; wait this long for the other's
@@ -39,7 +41,26 @@ BUSY_TIMEOUT_MS = 30_000
 NEW_DB_PAGE_SIZE = 2048
 
 
+# Schema set-up under way elsewhere (``set_up_meanwhile``), by the file's absolute path.
+_meanwhile: dict[str, Future] = {}
+
+
+def set_up_meanwhile(path: str | Path, setting_up: Future) -> None:
+    """``setting_up`` is opening ``path`` as ``open_db`` does (created, migrated) in another
+    process; this process's next ``open_db`` of the file waits for it first, so two set-ups
+    never race.  What failed there fails again in that open, which reports it
+    (``crawler.parse_worker.set_up_database`` says why a crawl does this)."""
+    _meanwhile[os.path.abspath(path)] = setting_up
+
+
 def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
+    if _meanwhile:
+        pending = _meanwhile.pop(os.path.abspath(path), None)
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception:  # noqa: BLE001 - set up again below, and reported from here
+                pass
     path = Path(path)
     if read_only:
         return _open_read_only(path)

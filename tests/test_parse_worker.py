@@ -4,7 +4,9 @@ parsing in-process, and a worker that dies fails its topic without losing anythi
 from __future__ import annotations
 
 import json
+import os
 
+import pytest
 from conftest import PUBMED_FIXTURES
 from fault_support import env_for, expected_all, litwatch, rows, stored_pmids, watchlist
 
@@ -167,18 +169,24 @@ forked = parse_worker.fork_workers()
 pool = parse_worker.ParsePool()
 adopted = pool._pool is not None
 pids = sorted(pool._pool._processes) if adopted else []
+shared = pool._ring is not None
 got = [parse_worker.result(f) for f in pool.blocks(body)]
+freed = shared and not pool._ring._used
+pool._ring.CAPACITY = 10  # no room: the same answer goes through the pipe
+piped = [parse_worker.result(f) for f in pool.blocks(body)]
 pool.close()
 here = [parse_worker.prepare_block(b) for b in parse_worker.record_blocks(body, parse_worker.BLOCK)]
 same = [(r.rows, [(e.reason, e.pmid) for e in errs], n) for r, errs, n in got] == \\
        [(r.rows, [(e.reason, e.pmid) for e in errs], n) for r, errs, n in here]
+same_piped = [(r.rows, n) for r, _, n in piped] == [(r.rows, n) for r, _, n in got]
 stop = threading.Event()
 thread = threading.Thread(target=stop.wait)
 thread.start()
 with_thread = parse_worker.fork_workers()
 stop.set()
 thread.join()
-print(json.dumps({"forked": forked, "adopted": adopted, "workers": len(pids), "same": same, "with_thread": with_thread}))
+print(json.dumps({"forked": forked, "adopted": adopted, "workers": len(pids), "same": same, "with_thread": with_thread,
+                  "shared": shared, "freed": freed, "same_piped": same_piped}))
 """
 
 
@@ -196,4 +204,85 @@ def test_workers_forked_before_the_crawl_starts_parse_the_same_and_never_fork_a_
     proc = subprocess.run([sys.executable, "-c", FORKED, str(answer)], capture_output=True, text=True, timeout=120, cwd=PROJECT_ROOT)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out == {"forked": True, "adopted": True, "workers": parse_worker.WORKERS, "same": True, "with_thread": False}
+    assert out == {"forked": True, "adopted": True, "workers": parse_worker.WORKERS, "same": True, "with_thread": False,
+                   # Linux: the answer reaches the forked workers through the shared file, whose
+                   # room is free again once parsed; without room, the pipe gives the same rows.
+                   "shared": hasattr(os, "memfd_create"), "freed": hasattr(os, "memfd_create"), "same_piped": True}
+
+
+SET_UP = """
+import json, os, sqlite3, sys
+from litwatch.crawler import parse_worker
+from litwatch.db import connection
+path, bad = sys.argv[1], sys.argv[2]
+parse_worker.fork_workers()
+parse_worker.set_up_database(path)
+pending = connection._meanwhile[os.path.abspath(path)]
+worker_pids = set(parse_worker._forked._processes)
+done = pending.result(timeout=60) is None
+names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM _migrations")}
+db = connection.open_db(path)  # waits for the worker (done already), migrates nothing more
+waited = os.path.abspath(path) not in connection._meanwhile
+again = {r[0] for r in db.execute("SELECT name FROM _migrations").fetchall()} == names
+parse_worker.set_up_database(bad)  # a folder that does not exist: the worker fails quietly...
+try:
+    connection.open_db(bad)
+    error = None
+except Exception as exc:  # ...and the crawl's own open reports it
+    error = str(exc)
+parse_worker.close_forked()
+print(json.dumps({"done": done, "migrations": len(names), "waited": waited, "again": again, "error": error,
+                  "all": len(list(connection.all_migrations()))}))
+"""
+
+
+def test_a_forked_worker_sets_up_a_new_database_while_the_crawl_loads(tmp_path):
+    """A PubMed crawl has a forked worker create and migrate a new database while Scrapy
+    loads (``parse_worker.set_up_database``); the crawl's own ``open_db`` waits for it and
+    finds every migration applied; a set-up that failed is reported by that open."""
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT
+
+    db, bad = tmp_path / "new.db", tmp_path / "missing" / "x.db"
+    proc = subprocess.run([sys.executable, "-c", SET_UP, str(db), str(bad)], capture_output=True, text=True,
+                          timeout=120, cwd=PROJECT_ROOT)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["done"] and out["waited"] and out["again"]
+    assert out["migrations"] == out["all"] > 0
+    assert "does not exist" in out["error"]
+
+
+def test_crawl_processes_keep_freed_memory_where_the_c_library_allows():
+    """``crawler.heap.keep_freed_memory`` (called by every crawl process and parsing
+    process): on glibc every threshold is accepted; elsewhere it declines quietly."""
+    import platform
+
+    from litwatch.crawler import heap
+
+    accepted = heap.keep_freed_memory()
+    if platform.libc_ver()[0] == "glibc":
+        assert accepted
+    else:
+        assert accepted in (True, False)
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="Linux memfd only")
+def test_the_shared_file_places_answers_in_gaps_and_frees_them_once_parsed():
+    """``parse_worker._Ring``: first gap that holds the answer; none -> None (the pipe)."""
+    from concurrent.futures import Future
+
+    ring = parse_worker._Ring(os.memfd_create("test-ring"))
+    ring.CAPACITY = 100
+    a, b = ring.put(b"a" * 40), ring.put(b"b" * 40)
+    assert (a, b) == (0, 40)
+    assert ring.put(b"c" * 30) is None  # 20 left
+    pending = [Future(), Future()]
+    ring.release_when_done(a, pending)
+    pending[0].set_result(None)
+    assert ring.put(b"c" * 30) is None  # half of a's blocks still parsing
+    pending[1].set_result(None)
+    assert ring.put(b"c" * 30) == 0  # a's place, once all of it is parsed
+    assert os.pread(ring.fd, 30, 0) == b"c" * 30 and os.pread(ring.fd, 40, 40) == b"b" * 40

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT, PUBMED_FIXTURES
 
 from litwatch.db import publications
 from litwatch.fakes.eutils import FakeEutils
@@ -420,6 +420,40 @@ def test_a_short_page_leaves_the_topic_incomplete_and_nothing_is_lost(tmp_path):
         assert len(stored(db_path)) == 9 and watermark(db_path) is None  # the watermark stays
         result, proc = crawl_child(env, config, tmp_path)
         assert set(stored(db_path)) == fake.term_results[ALL_TERM] and watermark(db_path) == TODAY.isoformat()
+
+
+def test_an_answer_bigger_than_one_store_is_stored_in_parts_and_loses_nothing(tmp_path):
+    """A history slice of more than ``STREAM_ROWS`` records is stored in parts as its blocks
+    come back from the parsing processes; a bad record in it is quarantined, the record
+    PubMed left out of the page is queued and the topic stays incomplete, the rest is
+    stored, and the next crawl completes it."""
+    from litwatch.crawler.spiders.pubmed import PubmedSpider
+
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    n = PubmedSpider.STREAM_ROWS * 2 + 100
+    with FakeEutils(load_fixtures=False) as fake:
+        fake.add_file((PUBMED_FIXTURES / "efetch" / "38988993.xml").read_bytes())
+        made = [fake.derive("38988993", str(41100000 + i), entrez=TODAY - dt.timedelta(days=i % 3)) for i in range(n)]
+        fake.term_results[ALL_TERM] = set(made)
+        fake.inject("short", "efetch")  # the first answer (n - 100 records) leaves its last out
+        bad = made[2]  # the oldest entry, smallest PMID: the last of the newest-first history
+        fake.inject("bad_record", "efetch", pmid=bad)  # ...so it comes in the second answer
+        env = child_env(fake, db_path, LITWATCH_EFETCH_BATCH=str(n - 100))
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert fake.faults == []
+        first, second = [e for e in fake.calls("efetch") if e.pmids]
+        assert len(first.pmids) == n - 101 and bad not in second.pmids
+        left_out = (set(made) - set(first.pmids) - set(second.pmids) - {bad}).pop()
+        assert set(stored(db_path)) == set(made) - {bad, left_out}
+        assert query(db_path, "SELECT key FROM quarantine WHERE source = 'pubmed'") == [(bad,)]
+        assert query(db_path, "SELECT pmid FROM pubmed_queue WHERE fetched_at IS NULL") == [(left_out,)]
+        assert any("short page" in w for w in result["warnings"]) and watermark(db_path) is None
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert set(stored(db_path)) == set(made) and watermark(db_path) == TODAY.isoformat()
 
 
 def test_a_clustered_backfill_costs_at_most_1_2_times_the_lower_bound(tmp_path):

@@ -136,6 +136,11 @@ class Run:
 class PubmedSpider(LitwatchSpider):
     name = "pubmed"
     source = SOURCE
+    # Rows of one answer stored together, at least (``_parse_in_workers``): a history slice
+    # of 1,000 records is stored in two parts, the first while its second half is parsed.
+    # Not smaller: each stored batch fills its own pages (``db.page_fill``) and is one
+    # FTS5 segment.
+    STREAM_ROWS = 500
     custom_settings = {
         "ITEM_PIPELINES": {
             "litwatch.crawler.pipelines_pubmed.QuarantinePipeline": 300,
@@ -561,44 +566,57 @@ class PubmedSpider(LitwatchSpider):
             for request in self._slice_ahead(run, hist):
                 yield request
 
-        parsed, retry = await self._parse_in_workers(response)
+        returned: set[str] = set()
+        complete = retry = None
+        async for kind, *got in self._parse_in_workers(response):  # (to its end: nothing left suspended)
+            if kind == "retry":
+                retry = got[0]
+            elif kind == "done":
+                complete = True
+            else:
+                rows, errors = got
+                returned.update(r[ROW_PMID] for r in rows)
+                returned.update(e.pmid for e in errors if e.pmid)
+                self.counts["fetched"] += len(rows) + len(errors)
+                yield self._batch(run, response, rows, errors, [])
         if retry is not None:
             yield retry
             return
-        if parsed is not None:
-            rows, errors = parsed
+        if complete:
             requested = response.meta["lw_pmids"]
-            returned = {r[ROW_PMID] for r in rows} | {e.pmid for e in errors if e.pmid}
             missing = [p for p in requested if p not in returned]
-            if hist is not None and missing:
-                run.incomplete = True
-                self.warn(f"{response.meta['lw_what']}: a short page ({len(returned)} of {len(requested)} records)")
-            self.counts["fetched"] += len(rows) + len(errors)
-            yield {
-                "_type": "pubmed_batch",
-                "topic": run.topic,
-                "purpose": response.meta["lw_purpose"],
-                "records": RowBatch(rows),
-                "errors": errors,
-                "missing": missing,
-            }
+            if missing:
+                if hist is not None:
+                    run.incomplete = True
+                    self.warn(f"{response.meta['lw_what']}: a short page ({len(returned)} of {len(requested)} records)")
+                yield self._batch(run, response, [], [], missing)
         for item in self._finish(run):
             yield item
+
+    @staticmethod
+    def _batch(run: Run, response, rows: list, errors: list, missing: list[str]) -> dict:
+        return {"_type": "pubmed_batch", "topic": run.topic, "purpose": response.meta["lw_purpose"],
+                "records": RowBatch(rows), "errors": errors, "missing": missing}
 
     async def _parse_in_workers(self, response):
         """``_answer`` with the parse in the worker processes (``crawler.parse_worker``):
         the reactor keeps downloading meanwhile, and parsing holds no GIL of this process.
-        Returns ((rows, errors), None), (None, retry request), or (None, None) when the run
-        failed (retries used up, or a parsing process died: the topic fails, its watermark
-        stays, and the next crawl asks for these records again)."""
+
+        Yields ("rows", rows, errors) as the answer's blocks come back, in order, at least
+        ``STREAM_ROWS`` rows at a time (the store writes the first part of an answer while
+        the workers parse the rest: at the end of a backfill only the last part is left to
+        store), then ("done",); or ("retry", request); or nothing more once the run failed
+        (retries used up, or a parsing process died: the topic fails, its watermark stays,
+        and the next crawl asks for these records again; what was stored stays stored)."""
         import asyncio
 
         body = response.body
         self.counts["requests"] += 1
         try:
             eutils.check_efetch(body)
+            futures = self.parse_pool.blocks(body)
             rows, errors, found = [], [], 0
-            for future in self.parse_pool.blocks(body):
+            for i, future in enumerate(futures):
                 try:
                     batch, bad, n = await asyncio.wrap_future(future)
                 except BrokenProcessPool as exc:
@@ -606,18 +624,21 @@ class PubmedSpider(LitwatchSpider):
                 rows += batch.rows
                 errors += bad
                 found += n
+                if len(rows) >= self.STREAM_ROWS and len(futures) - i > 2:  # (not a last sliver)
+                    yield "rows", rows, errors
+                    rows, errors = [], []
             if not found:
                 check_container(body[:4096])
-            return (rows, errors), None
+            if rows or errors:
+                yield "rows", rows, errors
+            yield ("done",)
         except WorkerDied as exc:
             self._failed(response.meta["lw_run"], f"{response.meta['lw_what']}: {exc}")
-            return None, None
         except (eutils.EUtilsError, etree.XMLSyntaxError) as exc:
             try:
-                return None, self._retry(response, str(exc)[:200])
+                yield "retry", self._retry(response, str(exc)[:200])
             except RetriesExhausted as final:
                 self._failed(response.meta["lw_run"], f"{response.meta['lw_what']}: {final}")
-                return None, None
 
     def parse_trial_search(self, response):
         run: Run = response.meta["lw_run"]
