@@ -55,12 +55,14 @@ def set_up_meanwhile(path: str | Path, setting_up: Future) -> None:
 
 def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
     if _meanwhile:
-        pending = _meanwhile.pop(os.path.abspath(path), None)
-        if pending is not None:
+        key = os.path.abspath(path)
+        pending = _meanwhile.get(key)
+        if pending is not None:  # every open of the file waits (one in each thread, say)
             try:
                 pending.result()
             except Exception:  # noqa: BLE001 - set up again below, and reported from here
                 pass
+            _meanwhile.pop(key, None)
     path = Path(path)
     if read_only:
         return _open_read_only(path)
