@@ -75,14 +75,12 @@ def splice(raw: bytes, texts: Sequence[str | None]) -> bytes | None:
     view = memoryview(raw)  # slices without copies: a record is ~20 KB
     pieces: list = [b""]
     cut: list[bytes] = []
-    forms: dict[int, tuple[bytes, ...]] = {}
     at = 0
     crc = 0
     for k, text in enumerate(texts[:MAX_TEXTS]):
         if not text or len(text) < MIN_CHARS:
             continue
-        forms[k] = _forms(text)
-        for f, form in enumerate(forms[k]):
+        for f, form in enumerate(_forms(text)):
             if MARK in form:  # (a text edited by hand: never cut, its marker would be ambiguous)
                 continue
             i = _find(raw, form, at, end)

@@ -257,14 +257,8 @@ class FakeEutils(LoopbackServer):
         pmid = el.findtext("MedlineCitation/PMID").strip()
         with self._lock:
             self.records[pmid] = xml
-            # Entry Date [edat] is PubStatus "pubmed", Create Date [crdt] is "entrez"
-            # (pubmed_250101's PubStatus documentation; API_NOTES).
-            edat = _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='pubmed']"))
-            crdt = _text_date(el.find("PubmedData/History/PubMedPubDate[@PubStatus='entrez']"))
-            self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
-            self._newest_key[pmid] = self.entrez[pmid].toordinal() << 40 | int(pmid)
-            self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
-            self.mdat.setdefault(pmid, _text_date(el.find("MedlineCitation/DateRevised")) or self.entrez[pmid])
+            dates = self._set_dates(pmid, el.find("PubmedData/History"), el.find("MedlineCitation/DateRevised"),
+                                    entrez=entrez, created=created)
             for ref in el.xpath("PubmedData/ReferenceList/Reference/ArticleIdList/ArticleId[@IdType='pubmed']/text()"):
                 if ref.strip().isdigit():
                     self.citations.setdefault(ref.strip(), set()).add(pmid)
@@ -279,12 +273,26 @@ class FakeEutils(LoopbackServer):
                 (acc.text or "").strip().upper()
                 for acc in el.iterfind("MedlineCitation/Article/DataBankList/DataBank/AccessionNumberList/AccessionNumber")
             }
-            dates = {"entrez": self.entrez[pmid], "created": self.created[pmid], "modified": self.mdat[pmid]}
             published = _pub_date(el.find("MedlineCitation/Article"))
             if published:
                 dates["published"] = published
             self.index[pmid] = _index(el, pmid, aids, si, dates)
         return pmid
+
+    def _set_dates(self, pmid: str, history, revised, *, entrez: dt.date | None, created: dt.date | None) -> dict:
+        """A record's entry, create and modification dates (given, else from its History and
+        DateRevised), kept for searches and their order; returns them for its ``Index``.
+        Entry Date [edat] is PubStatus "pubmed", Create Date [crdt] is "entrez"
+        (pubmed_250101's PubStatus documentation; API_NOTES)."""
+        def status(name: str) -> dt.date | None:
+            return _text_date(history.find(f"PubMedPubDate[@PubStatus='{name}']")) if history is not None else None
+
+        edat, crdt = status("pubmed"), status("entrez")
+        self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
+        self._newest_key[pmid] = self.entrez[pmid].toordinal() << 40 | int(pmid)
+        self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
+        self.mdat.setdefault(pmid, _text_date(revised) or self.entrez[pmid])
+        return {"entrez": self.entrez[pmid], "created": self.created[pmid], "modified": self.mdat[pmid]}
 
     def _add_book(self, el, xml: bytes, *, entrez: dt.date | None, created: dt.date | None) -> str:
         """A Bookshelf record (BookDocument + PubmedBookData): searched on its chapter
@@ -297,13 +305,8 @@ class FakeEutils(LoopbackServer):
 
         with self._lock:
             self.records[pmid] = xml
-            edat = _text_date(el.find("PubmedBookData/History/PubMedPubDate[@PubStatus='pubmed']"))
-            crdt = _text_date(el.find("PubmedBookData/History/PubMedPubDate[@PubStatus='entrez']"))
-            self.entrez[pmid] = entrez or edat or crdt or dt.date(2000, 1, 1)
-            self._newest_key[pmid] = self.entrez[pmid].toordinal() << 40 | int(pmid)
-            self.created[pmid] = created or (entrez if entrez else crdt) or self.entrez[pmid]
-            self.mdat.setdefault(pmid, _text_date(doc.find("DateRevised")) or self.entrez[pmid])
-            dates = {"entrez": self.entrez[pmid], "created": self.created[pmid], "modified": self.mdat[pmid]}
+            dates = self._set_dates(pmid, el.find("PubmedBookData/History"), doc.find("DateRevised"),
+                                    entrez=entrez, created=created)
             published = _text_date(doc.find("Book/PubDate"))
             if published:
                 dates["published"] = published
