@@ -62,9 +62,10 @@ def _init(parent_pid: int) -> None:
     _in_worker = True
     os.environ[PARENT_ENV] = str(parent_pid)
     die_with_parent()
-    from litwatch.crawler.heap import keep_freed_memory
+    from litwatch.crawler.heap import collect_seldom, keep_freed_memory
 
     keep_freed_memory()  # blocks of ~2 MB come and go: see crawler.heap
+    collect_seldom()  # dozens of objects a record, none in a cycle: see crawler.heap
 
 
 def _ready() -> int:

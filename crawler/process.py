@@ -107,9 +107,11 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
     redact_logging()  # Scrapy has installed its log handler by now
     crawler = process.create_crawler(load_spider(source))
     process.crawl(crawler, lw_settings=settings, watchlist=watchlist, since=since, topics=topics)
-    import gc
+    from litwatch.crawler.heap import collect_seldom
 
-    gc.freeze()  # start-up's objects (Scrapy, Twisted: ~70,000) out of every later collection
+    # Start-up's objects (Scrapy, Twisted: ~70,000) out of every later collection, and the
+    # rows coming back from the parsing processes (tuples, strings: no cycles) seldom looked at.
+    collect_seldom()
     process.start()
     spider = crawler.spider
     result = spider.summary() if spider is not None else {"counts": {}, "warnings": [], "errors": ["spider did not start"]}

@@ -82,14 +82,13 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from lxml import etree
 
 from litwatch.fakes import pubmed_query
-from litwatch.fakes.server import LoopbackServer
+from litwatch.fakes.server import LoopbackServer, QuietHandler
 from litwatch.vocab.errors import QueryError
 
 FIXTURES = Path(__file__).resolve().parent / "recordings" / "pubmed"
@@ -557,12 +556,9 @@ class FakeEutils(LoopbackServer):
             return False, limit, len(self._recent)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     fake: FakeEutils
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # quiet
-        pass
 
     def do_GET(self):
         self.pairs = parse_qsl(urlsplit(self.path).query, keep_blank_values=True)

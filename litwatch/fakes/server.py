@@ -11,6 +11,23 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """What every fake's request handler shares: no log lines (the fakes keep their own
+    request logs) and no Nagle delay.
+
+    ``BaseHTTPRequestHandler`` sends a response in two writes (headers, then body).  With
+    Nagle's algorithm on, a small body waits for the client to acknowledge the headers, and
+    a client on a kept-alive connection delays that acknowledgement by up to 40 ms: every
+    small answer of a fake (an esearch, a JSON page) came ~40 ms late, which no real service
+    adds (measured: an esearch of the crawl benchmark's fake, 76 ms, 35 ms with TCP_NODELAY).
+    """
+
+    disable_nagle_algorithm = True  # socketserver.StreamRequestHandler sets TCP_NODELAY
+
+    def log_message(self, *args):
+        pass
+
+
 class LoopbackServer:
     server: ThreadingHTTPServer | None = None
 
@@ -20,12 +37,9 @@ class LoopbackServer:
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):  # noqa: N802
                 fake.handle(self)
-
-            def log_message(self, *args):  # quiet: the fakes keep their own request logs
-                pass
 
         return Handler
 
@@ -92,7 +106,7 @@ class ScriptedServer(LoopbackServer):
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # noqa: N802
@@ -101,9 +115,6 @@ class ScriptedServer(LoopbackServer):
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 fake.serve(self, self.rfile.read(length) if length else b"")
-
-            def log_message(self, *args):
-                pass
 
         return Handler
 
