@@ -58,6 +58,13 @@ def _unused_off() -> dict:
 _UNUSED_OFF = _unused_off()
 
 
+def _shows_info(log_level: str) -> bool:
+    import logging
+
+    level = logging.getLevelName(str(log_level).upper())
+    return not isinstance(level, int) or level <= logging.INFO
+
+
 def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
     return {
         "BOT_NAME": "litwatch",
@@ -103,6 +110,10 @@ def base_settings(settings: Settings, *, log_level: str = "WARNING") -> dict:
         # chain of searches before a backfill's first fetch.  The same check runs in the test
         # suite instead (tests/test_crawl_process.py), over every litwatch spider.
         "WARN_ON_GENERATOR_RETURN_VALUE": False,
+        # Scrapy looks up the versions of ten packages and the platform (``uname -p``, a
+        # subprocess) for one INFO line, whatever the log level: looked up only when an INFO
+        # line is shown.
+        **({} if _shows_info(log_level) else {"LOG_VERSIONS": []}),
         "HTTPPROXY_ENABLED": True,  # honours HTTPS_PROXY / HTTP_PROXY
         # Before any spider's own pipelines: control characters leave upstream text
         # (crawler.pipelines_base.CleanTextPipeline).  The base dict merges with each

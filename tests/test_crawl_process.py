@@ -62,3 +62,18 @@ def test_no_spider_callback_is_a_generator_returning_a_value():
                 checked += 1
     assert checked >= 8
     assert base_settings(load_settings())["WARN_ON_GENERATOR_RETURN_VALUE"] is False
+
+
+def test_versions_are_looked_up_only_for_a_log_that_shows_them():
+    """Scrapy's "Versions" line is INFO: at the crawl's usual WARNING nobody sees it, so its
+    lookups (ten package versions, ``uname -p``) are skipped; at INFO or DEBUG it is logged."""
+    from scrapy.settings import Settings as ScrapySettings
+
+    from litwatch.config import load_settings
+    from litwatch.crawler.settings import base_settings
+
+    quiet = ScrapySettings(base_settings(load_settings(), log_level="WARNING"))
+    assert quiet.getlist("LOG_VERSIONS") == []
+    for level in ("INFO", "DEBUG", "debug"):
+        loud = ScrapySettings(base_settings(load_settings(), log_level=level))
+        assert "Platform" in loud.getlist("LOG_VERSIONS")
