@@ -83,6 +83,23 @@ def test_migration_004_is_idempotent_and_keeps_pre_004_rows(db_path, monkeypatch
     assert publications.raw_xml(db, rec.pmid) == rec.raw_xml
 
 
+def test_frames_without_a_size_field_and_with_one_both_read_back_and_damage_is_an_error():
+    """New frames leave the size out of their header (``raw_codec._frame``: zstd then reads
+    the dictionary's tables in place); frames written before have it.  Both read back byte
+    for byte; a frame cut short or with bytes after its end is an error, never a record."""
+    import zstandard
+
+    raw = recorded()[0].raw_xml
+    new, _ = raw_codec.compress(raw)
+    assert zstandard.get_frame_parameters(new).content_size == zstandard.CONTENTSIZE_UNKNOWN
+    old = raw_codec._compressor().compress(raw)  # how they were written before
+    assert zstandard.get_frame_parameters(old).content_size == len(raw)
+    assert raw_codec.decompress(new, "zstd") == raw_codec.decompress(old, "zstd") == raw
+    for damaged in (new[:-3], new + b"\0\0", new + new):
+        with pytest.raises(zstandard.ZstdError, match="damaged zstd frame"):
+            raw_codec.decompress(damaged, "zstd")
+
+
 def test_unknown_codec_or_dictionary_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown raw codec"):
         raw_codec.decompress(b"x", "lz4")
