@@ -197,8 +197,11 @@ def _plain(el) -> str:
 
 
 def _fold(text: str) -> str:
-    """Spaces folded, control characters out; printable text without a space is just stripped."""
-    if printable(text):
+    """Spaces folded, control characters out; printable text without a space is just stripped.
+
+    (Most texts folded here are short, a name part or a MeSH term, ~37 a record: for them
+    ``str.isprintable`` is asked directly, without ``printable``'s call around it.)"""
+    if text.isprintable() if len(text) <= 64 else printable(text):
         if " " not in text:
             return text.strip()
         return text if spaces_folded(text) else " ".join(text.split())
@@ -225,8 +228,10 @@ def _month(value: str | None) -> int | None:
     return MONTHS.get(value[:3].lower())
 
 
-_MONTH_NUMBERS = frozenset(f"{m:02d}" for m in range(1, 13))
-_DAYS = frozenset(f"{d:02d}" for d in range(1, 32))
+# A month or day as records spell it, padded (ArticleDate, DateRevised: "03") or not
+# (History: "3"), -> as stored: ``_ymd``'s common case is two dictionary look-ups.
+_MONTHS_STORED = {**{f"{m:02d}": f"{m:02d}" for m in range(1, 13)}, **{str(m): f"{m:02d}" for m in range(1, 13)}}
+_DAYS_STORED = {**{f"{d:02d}": f"{d:02d}" for d in range(1, 32)}, **{str(d): f"{d:02d}" for d in range(1, 32)}}
 
 
 def _ymd(el) -> str | None:
@@ -245,8 +250,9 @@ def _ymd(el) -> str | None:
             break  # Year, Month, Day come in this order (the DTD); Hour/Minute/Second need no look
     if not year:
         return None
-    if day in _DAYS and month_text in _MONTH_NUMBERS and len(year) == 4 and year.isdigit():
-        return f"{year}-{month_text}-{day}"  # the common spelling, already the one returned
+    month_stored, day_stored = _MONTHS_STORED.get(month_text), _DAYS_STORED.get(day)
+    if month_stored and day_stored and len(year) == 4 and year.isdigit():
+        return f"{year}-{month_stored}-{day_stored}"  # the common spellings
     year = year.strip()
     if not year.isdigit():
         return None

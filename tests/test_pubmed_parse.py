@@ -270,6 +270,10 @@ def test_shortcuts_give_what_the_full_rules_give():
     assert ymd(("Year", "2024"), ("Month", "02"), ("Day", "32")) == "2024-02"
     assert ymd(("Year", " 2024 "), ("Month", "02"), ("Day", "09")) == "2024-02-09"
     assert ymd(("Year", "20x4"), ("Month", "02"), ("Day", "09")) is None
+    assert ymd(("Year", "2024"), ("Month", "3"), ("Day", " 5")) == "2024-03-05"
+    assert ymd(("Year", "2024"), ("Month", "0"), ("Day", "5")) == "2024"
+    assert ymd(("Year", "2024"), ("Month", "12"), ("Day", "0")) == "2024-12"
+    assert ymd(("Year", "2024"), ("Month", "1")) == "2024-01"
 
     for text in ["NCT01234567", "see nct01234567.", "function and distinct", "NCT0123456", "xNCT01234567",
                  "NcT01234567 and NCT07654321", "instinct NCT", "NCT 01234567", "<i>NCT01234567</i>"]:
@@ -282,6 +286,7 @@ def test_fast_text_checks_agree_with_the_plain_ones():
     ``_norm`` make of it; a PubDate read child by child is what ``findtext`` gave."""
     from litwatch.crawler import pubmed_parse as pp
     from litwatch.vocab import markup
+    from litwatch.vocab.text import clean_text
 
     long = "Results were significant (p < 0.05) & consistent across groups. " * 3
     for ch in map(chr, range(0x300)):
@@ -292,6 +297,9 @@ def test_fast_text_checks_agree_with_the_plain_ones():
         el = etree.Element("AbstractText")
         el.text = text
         assert pp._fragment(el) == pp._norm(pp._inline(el)), repr(text)
+    for text in ["Smith", " Smith ", "a\tb", "x\x01y", "caf\u00e9", "a  b", "  ", "\u2028x", "\u00a0Anna", "x" * 64, "x" * 65,
+                 long, long + "\x0b", "\u00e9" * 70]:
+        assert pp._fold(text) == " ".join(clean_text(text).split()), repr(text)
 
     def pub_date(xml):
         return pp._pub_date_of(etree.fromstring(xml))
