@@ -112,9 +112,9 @@ def _frame(comp: zstandard.ZstdCompressor, data: bytes) -> bytes:
     tables (384 KB at these parameters) into its own before each record; not told, it reads
     them where they are (zstd's cut-off for copying is 16 KB of input at level 3's
     strategy).  The frames come out a few bytes smaller (the header has no size field; the
-    matches found differ a little): over the held-out records ~78 -> ~73 us a spliced
-    record and ~90 -> ~81 us a whole one, in one process.  ``zstd_decompress`` reads frames
-    with and without the field."""
+    matches found differ a little).  ``bench/bench_storage.py``, before and after in one
+    sitting: 92 -> 78 us a whole record, 104 -> 93 a spliced one (the splice included).
+    ``zstd_decompress`` reads frames with and without the field."""
     co = comp.compressobj()
     return co.compress(data) + co.flush()
 
@@ -153,7 +153,8 @@ def zstd_decompress(blob: bytes) -> bytes:
 
 def _whole_frame(dec: zstandard.ZstdDecompressor, blob: bytes) -> bytes:
     """A frame whose header does not say its size (``_frame``): decompressed as a stream,
-    and only if it is one whole frame (a cut or padded blob is an error, as with a sized one)."""
+    and only if it is one whole frame (a blob cut short, or with bytes after the frame's
+    end, is an error, never a record)."""
     dobj = dec.decompressobj()
     out = dobj.decompress(blob)
     if not dobj.eof or dobj.unused_data:
