@@ -437,14 +437,17 @@ def test_an_answer_bigger_than_one_store_is_stored_in_parts_and_loses_nothing(tm
         fake.add_file((PUBMED_FIXTURES / "efetch" / "38988993.xml").read_bytes())
         made = [fake.derive("38988993", str(41100000 + i), entrez=TODAY - dt.timedelta(days=i % 3)) for i in range(n)]
         fake.term_results[ALL_TERM] = set(made)
-        fake.inject("short", "efetch")  # the first answer (n - 100 records) leaves its last out
+        # The first answer (n - 100 records, the newest) leaves its last out.  Named by a
+        # record it holds: the two efetches run concurrently and may arrive in either order.
+        newest = max(made, key=lambda p: (fake.entrez[p], int(p)))
+        fake.inject("short", "efetch", pmid=newest)
         bad = made[2]  # the oldest entry, smallest PMID: the last of the newest-first history
         fake.inject("bad_record", "efetch", pmid=bad)  # ...so it comes in the second answer
         env = child_env(fake, db_path, LITWATCH_EFETCH_BATCH=str(n - 100))
         result, proc = crawl_child(env, config, tmp_path)
         assert proc.returncode == 0, proc.stderr
         assert fake.faults == []
-        first, second = [e for e in fake.calls("efetch") if e.pmids]
+        second, first = sorted((e for e in fake.calls("efetch") if e.pmids), key=lambda e: len(e.pmids))
         assert len(first.pmids) == n - 101 and bad not in second.pmids
         left_out = (set(made) - set(first.pmids) - set(second.pmids) - {bad}).pop()
         assert set(stored(db_path)) == set(made) - {bad, left_out}

@@ -60,7 +60,8 @@ What it serves (POST form bodies and GET query strings alike):
   (HTTP 200, empty body), ``"bad_record"`` (efetch only: one record is malformed XML — an
   unclosed element — inside an otherwise good answer: ``pmid``, in whichever answer holds
   it, or else the first record of the next answer), ``"short"`` (efetch only: the last
-  record asked for is left out, a short page).
+  record asked for is left out, a short page: of the answer that holds ``pmid`` if one is
+  named, whichever order the crawler's requests arrive in, or else of the next answer).
 - Records: ``fake.records`` ({pmid: <PubmedArticle> bytes}); add more at run time with
   ``fake.add_record(xml_bytes)`` or ``fake.derive(src_pmid, new_pmid, entrez=date,
   nct_ids=[...], title=..., date_revised=date, retracted_in=pmid)``.
@@ -486,7 +487,7 @@ class FakeEutils(LoopbackServer):
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
-                if fault.kind == "bad_record" and fault.pmid:
+                if fault.kind in ("bad_record", "short") and fault.pmid:
                     continue  # served by the efetch that returns that record (_record_fault)
                 if fault.path in (None, path):
                     fault.times -= 1
@@ -709,14 +710,14 @@ class _Handler(QuietHandler):
         else:
             return 400, b"<ERROR>Empty id list - nothing todo</ERROR>"
         found = [p for p in dict.fromkeys(wanted) if p in fake.records]
-        if fault and fault.kind == "short" and found:
+        if found and ((fault and fault.kind == "short") or (fault is None and self._record_fault(found, "short"))):
             found = found[:-1]
         entry.pmids = list(found)
         parts = [EFETCH_HEAD]
         if fault and fault.kind == "bad_record":
             bad = found[0] if found else None
         else:  # an answer another fault spoils (cut short, say) does not take it
-            bad = self._record_fault(found) if fault is None else None
+            bad = self._record_fault(found, "bad_record") if fault is None else None
         for pmid in found:
             rec = fake.records[pmid]
             if pmid == bad:
@@ -732,13 +733,14 @@ class _Handler(QuietHandler):
         # faulted in, ~10 ms an answer on the cores the benchmark's crawl runs on).
         return 200, parts
 
-    def _record_fault(self, found: list[str]) -> str | None:
-        """The PMID of a "bad_record" fault named by PMID that this answer holds (taken), so
-        the fault hits the answer with that record whichever order the requests come in."""
+    def _record_fault(self, found: list[str], kind: str) -> str | None:
+        """The PMID of a ``kind`` fault ("bad_record", "short") named by PMID that this answer
+        holds (taken), so the fault hits the answer with that record whichever order the
+        crawler's concurrent requests come in."""
         fake = self.fake
         with fake._lock:
             for fault in fake.faults:
-                if fault.kind == "bad_record" and fault.pmid in found:
+                if fault.kind == kind and fault.pmid in found:
                     fault.times -= 1
                     if fault.times <= 0:
                         fake.faults.remove(fault)
