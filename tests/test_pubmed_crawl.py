@@ -422,6 +422,59 @@ def test_a_short_page_leaves_the_topic_incomplete_and_nothing_is_lost(tmp_path):
         assert set(stored(db_path)) == fake.term_results[ALL_TERM] and watermark(db_path) == TODAY.isoformat()
 
 
+def _over_cap_fake(n: int, cap: int) -> FakeEutils:
+    fake = FakeEutils(load_fixtures=False, cap=cap)
+    fake.add_file((PUBMED_FIXTURES / "efetch" / "38988993.xml").read_bytes())
+    fake.term_results[ALL_TERM] = {fake.derive("38988993", str(41200000 + i), entrez=dt.date(2015, 1, 2) + dt.timedelta(days=i * 41)) for i in range(n)}
+    return fake
+
+
+def test_an_over_cap_window_is_fetched_while_it_is_split(tmp_path):
+    """The over-cap answer's ids (the first ``cap`` of its result set) are read from its
+    history server at once; the pieces' searches then fetch only the records it left out:
+    every record fetched once, requests within 1.2x the lower bound."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    n, cap, batch = 100, 70, 10
+    with _over_cap_fake(n, cap) as fake:
+        env = child_env(fake, db_path, LITWATCH_PUBMED_CAP=str(cap), LITWATCH_EFETCH_BATCH=str(batch))
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["errors"] == [] and result["counts"]["windows_split"] >= 1
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM] and watermark(db_path) == TODAY.isoformat()
+        fetched = fake.fetched_pmids()
+        assert len(fetched) == len(set(fetched)) == n  # each record fetched once
+        first_fetch = fake.log.index(fake.calls("efetch")[0])
+        assert first_fetch < fake.log.index(fake.calls("esearch")[-1])  # fetching began before the last piece was searched
+        prefetch = [e for e in fake.calls("efetch") if e.params.get("WebEnv")]
+        assert sum(len(e.pmids) for e in prefetch) >= cap
+        lower_bound = 1 + -(-n // cap) + -(-n // batch)
+        assert len(fake.log) <= 1.2 * lower_bound, (len(fake.log), lower_bound)
+        links = query(db_path, "SELECT count(*), count(DISTINCT pmid) FROM publication_topics WHERE topic = 'all'")
+        assert links == [(n, n)]
+
+
+def test_an_over_cap_answer_whose_history_expires_is_fetched_by_id(tmp_path):
+    """The history of the over-cap answer expires after its first slice: what it had not
+    served yet is fetched by id (its pieces' searches skipped those records as in flight);
+    the window is not split a second time, and nothing is lost."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(ALL_ONLY)
+    db_path = tmp_path / "litwatch.db"
+    n, cap, batch = 100, 70, 10
+    with _over_cap_fake(n, cap) as fake:
+        fake.expire_history_after(1)
+        env = child_env(fake, db_path, LITWATCH_PUBMED_CAP=str(cap), LITWATCH_EFETCH_BATCH=str(batch))
+        result, proc = crawl_child(env, config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert result["errors"] == [] and result["counts"]["history_expired"] >= 1
+        assert set(stored(db_path)) == fake.term_results[ALL_TERM] and watermark(db_path) == TODAY.isoformat()
+        whole = [e for e in fake.calls("esearch") if e.params.get("usehistory") == "y"][0]
+        assert sum(e.params["term"] == whole.params["term"] for e in fake.calls("esearch")) == 1  # not split again
+        assert query(db_path, "SELECT count(*) FROM publication_topics WHERE topic = 'all'") == [(n,)]
+
+
 def test_an_answer_bigger_than_one_store_is_stored_in_parts_and_loses_nothing(tmp_path):
     """A history slice of more than ``STREAM_ROWS`` records is stored in parts as its blocks
     come back from the parsing processes; a bad record in it is quarantined, the record

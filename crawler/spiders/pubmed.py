@@ -16,8 +16,13 @@ Per topic:
    searched just to be counted); a cap error met anyway (in-band, "Position N is out of
    acceptable range", HTTP 400) splits too: nothing is truncated, nothing retried in vain.
    The new records of a window are fetched through the history server (WebEnv +
-   query_key + retstart, one consistent result set); when the WebEnv has expired the
-   window is searched again (and split if it has grown past the cap meanwhile).  A
+   query_key + retstart, one consistent result set; when they are one run of it, part of
+   the window being stored already); when the WebEnv has expired the window is searched
+   again (and split if it has grown past the cap meanwhile).  An over-cap answer still
+   holds the first 9,999 ids of its result set: they are fetched through its history at
+   once, while the window is split, and its pieces fetch only what it left out (if that
+   history expires, what it had not served is fetched by id: searching the window again
+   would split it again).  A
    short page (fewer records than the result set holds) leaves the topic incomplete: its
    watermark stays, with a warning, and the missing PMIDs are queued.
 3. the *modification-date window* esearch (``datetype=mdat``, same window, incremental runs
@@ -131,6 +136,38 @@ class Run:
     incomplete: bool = False
     total: int | None = None
     found: set = field(default_factory=set)
+    # PMIDs this run itself is fetching: stored with the topic, so never sent as links too.
+    fetching: set = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Span:
+    """``ids[lo:hi]`` of one search's result set, read from the history server (WebEnv +
+    query_key + retstart) in slices of ``history_batch``.  ``search_again``: when the WebEnv
+    expires, search the window again (its new records were all in this span), or fetch what
+    is not back yet by id (the span is the part an over-cap answer returned: searching that
+    window again would split it again)."""
+
+    window: Window
+    history: tuple[str, str]
+    ids: list
+    lo: int
+    hi: int
+    search_again: bool = True
+
+
+def contiguous_run(ids: list[str], wanted: list[str]) -> tuple[int, int] | None:
+    """(lo, hi) when ``wanted`` (in ``ids``' order) is exactly ``ids[lo:hi]``, else None: such
+    a run of a result set is read from the history server, 1,000 records a request, where
+    ids scattered through it are fetched by id, 200 a request."""
+    if not wanted:
+        return None
+    try:
+        lo = ids.index(wanted[0])
+    except ValueError:
+        return None
+    hi = lo + len(wanted)
+    return (lo, hi) if ids[lo:hi] == wanted else None
 
 
 class PubmedSpider(LitwatchSpider):
@@ -302,19 +339,29 @@ class PubmedSpider(LitwatchSpider):
         return self._request(run, eutils.efetch(self.lw_settings, pmids), self.parse_efetch, f"efetch of {len(pmids)} PMIDs",
                              lw_pmids=pmids, lw_purpose=purpose)
 
-    def _history_fetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str], start: int):
-        """One slice of a window's result set on the history server.  ``HISTORY_AHEAD``
+    def _history_fetches(self, run: Run, span: Span):
+        """The first ``HISTORY_AHEAD`` slices of a span; each answer asks for the next one
+        (``_slice_ahead``).  Its records are put in flight, for this run."""
+        new = span.ids[span.lo : span.hi]
+        self.in_flight.update(new)
+        run.fetching.update(new)
+        for start in range(span.lo, min(span.hi, span.lo + HISTORY_AHEAD * self.history_batch), self.history_batch):
+            yield self._history_fetch(run, span, start)
+
+    def _history_fetch(self, run: Run, span: Span, start: int):
+        """One slice of a span of a result set on the history server.  ``HISTORY_AHEAD``
         slices are asked for at a time, the next when one arrives: the requests keep the
         service's pace instead of waiting for each answer's transfer and its callback (an
         expired WebEnv then costs at most that many requests)."""
-        if len(ids) > self.history_batch:  # a backfill: warm the workers while this downloads
+        if span.hi - span.lo > self.history_batch:  # a backfill: warm the workers while this downloads
             self.parse_pool.start()
-        batch = ids[start : start + self.history_batch]
-        call = eutils.efetch_history(self.lw_settings, history[0], history[1], start, len(batch))
+        batch = span.ids[start : min(start + self.history_batch, span.hi)]
+        call = eutils.efetch_history(self.lw_settings, span.history[0], span.history[1], start, len(batch))
+        window = span.window
         # Slices in order (Scrapy's scheduler is last-in first-out within a priority).
         return self._request(run, call, self.parse_efetch, f"efetch {start}..{start + len(batch)} of {window.kind} {window.lo}..{window.hi}",
-                             priority=-(start // self.history_batch), lw_pmids=batch, lw_purpose="topic",
-                             lw_history=(window, history, ids, start))
+                             priority=-((start - span.lo) // self.history_batch), lw_pmids=batch, lw_purpose="topic",
+                             lw_history=(span, start))
 
     def _known(self, pmids) -> set[str]:
         from litwatch.db.publications import known_pmids
@@ -376,7 +423,8 @@ class PubmedSpider(LitwatchSpider):
             yield from pieces
             hist = failure.request.meta.get("lw_history")
             if hist:
-                self.slices_back.setdefault(hist[1], set()).add(hist[3])  # fetched by id now
+                span, start = hist
+                self.slices_back.setdefault(span.history, set()).add(start)  # fetched by id now
                 yield from self._slice_ahead(run, hist)
         else:
             run.failed = True
@@ -394,10 +442,10 @@ class PubmedSpider(LitwatchSpider):
 
     def _slice_ahead(self, run: Run, hist: tuple):
         """After a history slice came back: the slice ``HISTORY_AHEAD`` further on, if any."""
-        window, history, ids, start = hist
+        span, start = hist
         ahead = start + HISTORY_AHEAD * self.history_batch
-        if ahead < len(ids) and not run.failed and history not in self.expired:
-            yield self._history_fetch(run, window, history, ids, ahead)
+        if ahead < span.hi and not run.failed and span.history not in self.expired:
+            yield self._history_fetch(run, span, ahead)
 
     def parse_count(self, response):
         run: Run = response.meta["lw_run"]
@@ -451,6 +499,8 @@ class PubmedSpider(LitwatchSpider):
                     self.parse_pool.start()
                 yield from self._split(run, window, result.count, self._first_skew(window, parent, result.count))
                 yield from self._rest(run, parent, result.count)
+                if window.kind == "new" and retstart == 0 and result.webenv and result.query_key and not run.failed:
+                    yield from self._prefetch(run, window, (result.webenv, result.query_key), result.ids)
                 yield from self._finish(run)
                 return
             ids = response.meta["lw_ids"] + result.ids
@@ -510,6 +560,17 @@ class PubmedSpider(LitwatchSpider):
         elif left > 0:
             yield self._window(run, rest)
 
+    def _prefetch(self, run: Run, window: Window, history: tuple[str, str], ids: list[str]):
+        """An over-cap window's answer still holds the first 9,999 ids of its result set, and
+        the history server serves them: the new ones are fetched now, while the window is
+        split and its pieces searched, instead of after (a backfill's parsing starts a search
+        chain earlier).  The pieces' searches still find every record of the window; the
+        ones in flight already are skipped (``_ids``)."""
+        known = self._known(ids)
+        span = contiguous_run(ids, [p for p in ids if p not in known and p not in self.in_flight])
+        if span is not None:
+            yield from self._history_fetches(run, Span(window, history, ids, *span, search_again=False))
+
     def _ids(self, run: Run, window: Window, ids: list[str], history: tuple[str, str] | None):
         if not ids:
             return
@@ -517,16 +578,17 @@ class PubmedSpider(LitwatchSpider):
         if window.kind == "new":
             self.counts["found"] += len(set(ids) - run.found)
             run.found.update(ids)
-            linked = [p for p in ids if p in known or p in self.in_flight]
+            linked = [p for p in ids if (p in known or p in self.in_flight) and p not in run.fetching]
             if linked:
                 yield {"_type": "topic_link", "topic": run.topic, "pmids": linked}
             new = [p for p in ids if p not in known and p not in self.in_flight]
-            if history and len(new) == len(ids):
-                # Every record of the result set is new: read it from the history server.
-                self.in_flight.update(new)
-                for start in range(0, min(len(ids), HISTORY_AHEAD * self.history_batch), self.history_batch):
-                    yield self._history_fetch(run, window, history, ids, start)
+            span = contiguous_run(ids, new) if history else None
+            if span is not None:
+                # The new records are one run of the result set (all of it, or what an
+                # over-cap answer's prefetch left): read it from the history server.
+                yield from self._history_fetches(run, Span(window, history, ids, *span))
             else:
+                run.fetching.update(new)
                 yield from self._fetches(run, new, purpose="topic")
         else:  # mdat: records we hold that PubMed revised since
             revised = [p for p in ids if p in known and p not in self.in_flight]
@@ -537,7 +599,8 @@ class PubmedSpider(LitwatchSpider):
         run: Run = response.meta["lw_run"]
         hist = response.meta.get("lw_history")
         if hist is not None:
-            window, history, ids, start = hist
+            span, start = hist
+            history = span.history
             try:
                 _, retry = self._answer(response, eutils.check_efetch, passthrough=(eutils.HistoryExpired,))
             except eutils.HistoryExpired:
@@ -550,10 +613,14 @@ class PubmedSpider(LitwatchSpider):
                     self.expired.add(history)
                     self.counts["history_expired"] += 1
                     back = self.slices_back.pop(history, set())
-                    for first in range(0, len(ids), self.history_batch):
-                        if first not in back:
-                            self.in_flight.difference_update(ids[first : first + self.history_batch])
-                    yield self._window(run, window)
+                    lost = [p for first in range(span.lo, span.hi, self.history_batch) if first not in back
+                            for p in span.ids[first : min(first + self.history_batch, span.hi)]]
+                    self.in_flight.difference_update(lost)
+                    if span.search_again:
+                        yield self._window(run, span.window)
+                    else:  # an over-cap answer's records: its pieces' searches skipped them
+                        for request in self._fetches(run, lost, purpose="topic"):
+                            yield request
                 for item in self._finish(run):
                     yield item
                 return
