@@ -331,6 +331,7 @@ class PubmedSpider(LitwatchSpider):
     def _fetches(self, run: Run, pmids: list[str], purpose: str):
         fresh = [p for p in pmids if p not in self.in_flight]
         self.in_flight.update(fresh)
+        run.fetching.update(fresh)
         for i in range(0, len(fresh), self.batch):
             yield self._id_fetch(run, fresh[i : i + self.batch], purpose)
 
@@ -588,7 +589,6 @@ class PubmedSpider(LitwatchSpider):
                 # over-cap answer's prefetch left): read it from the history server.
                 yield from self._history_fetches(run, Span(window, history, ids, *span))
             else:
-                run.fetching.update(new)
                 yield from self._fetches(run, new, purpose="topic")
         else:  # mdat: records we hold that PubMed revised since
             revised = [p for p in ids if p in known and p not in self.in_flight]
