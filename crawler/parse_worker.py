@@ -156,7 +156,6 @@ def fork_workers(workers: int = WORKERS) -> bool:
     from litwatch.db import publications, raw_codec  # noqa: F401
 
     raw_codec.warm()
-    import sqlite_utils  # noqa: F401  (the crawl's store needs it too; a worker sets up the database)
     global _shared_fd
     if _shared_fd is None and hasattr(os, "memfd_create"):
         try:
@@ -177,7 +176,8 @@ def fork_workers(workers: int = WORKERS) -> bool:
 def set_up_database(path: str) -> None:
     """Have a forked worker open ``path`` as ``open_db`` does (created, migrated), now.
 
-    Why: the first open of a new database runs every migration (~55 ms of SQL and Python),
+    Why: the first open of a new database runs every migration (~55 ms of SQL and Python,
+    and ~40 ms of importing sqlite-utils, whose table API the migrations use),
     while the crawl process spends its first ~0.3 s importing Scrapy on one core and the
     workers wait for their first answer on the other.  Done by a worker, the set-up is over
     before the crawl's pipelines open the file (``db.connection.set_up_meanwhile``: they

@@ -6,6 +6,11 @@ SQLite's ``mode=ro`` URI: they work on a file the user may only read, and a path
 not exist is an error instead of a new empty database.  They get a ``ReadOnlyDatabase``:
 the few methods reads use, on a plain ``sqlite3`` connection, so a search does not pay
 for importing sqlite-utils (its plugin scan and optional numpy cost more than the query).
+Writers get a ``WriterDatabase``: the same plain-SQL methods, and the rest of
+``sqlite_utils.Database``'s API (tables, ``insert``, ``enable_fts``...) through a
+``sqlite_utils.Database`` on the same connection, made the first time one is used.  A
+crawl's store and bookkeeping are SQL only, so a crawl process never imports sqlite-utils
+(~40 ms of its start-up, before its first request: a tenth of a weekly crawl's start-up).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def set_up_meanwhile(path: str | Path, setting_up: Future) -> None:
     _meanwhile[os.path.abspath(path)] = setting_up
 
 
-def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> sqlite_utils.Database:
+def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) -> WriterDatabase:
     if _meanwhile:
         key = os.path.abspath(path)
         pending = _meanwhile.get(key)
@@ -68,15 +73,13 @@ def open_db(path: str | Path, *, migrate: bool = True, read_only: bool = False) 
         return _open_read_only(path)
     if path.parent and not path.parent.exists():
         raise LitwatchError(f"{path}: folder {path.parent} does not exist (set LITWATCH_DB)")
-    import sqlite_utils  # writers only: see the module docstring
-
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        db = sqlite_utils.Database(conn)
+        db = WriterDatabase(conn)
         if conn.execute("PRAGMA page_count").fetchone()[0] == 0:  # a new, empty file
             conn.execute(f"PRAGMA page_size = {NEW_DB_PAGE_SIZE}")
-        db.enable_wal()
+        _enable_wal(conn)
         # Durability: WAL + synchronous=NORMAL, SQLite's recommended pair.  A commit is not
         # fsynced on its own (the WAL is synced at each checkpoint): an application crash
         # loses nothing, a power cut or OS crash can lose the last commits before it, and
@@ -170,11 +173,11 @@ class ReadOnlyDatabase:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def execute(self, sql: str, parameters=()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, parameters)
+    def execute(self, sql: str, parameters=None) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
 
-    def query(self, sql: str, params=()) -> Iterator[dict]:
-        cursor = self.conn.execute(sql, params)
+    def query(self, sql: str, params=None) -> Iterator[dict]:
+        cursor = self.execute(sql, params)
         names = [d[0] for d in cursor.description]
         for row in cursor:
             yield dict(zip(names, row))
@@ -184,6 +187,58 @@ class ReadOnlyDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class WriterDatabase(ReadOnlyDatabase):
+    """What ``open_db`` gives a writer: ``ReadOnlyDatabase``'s plain-SQL methods (and
+    ``executescript``) on the connection, and every other attribute of a
+    ``sqlite_utils.Database`` (``db["table"]``, ``insert``, ``enable_fts``, ...) from one made
+    on the same connection at first use (``utils``).  Why: importing sqlite-utils costs a
+    process ~40 ms (its ``db`` module compiles a large regular expression, and it scans for
+    plugins), and a crawl, whose every write is SQL, paid it on one core before its first
+    request.  The connection is set up as ``sqlite_utils.Database`` sets it up:
+    ``recursive_triggers`` on, so that a row an ``INSERT OR REPLACE`` replaces fires its
+    delete triggers (the full-text indexes' triggers among them)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        super().__init__(conn)
+        self._utils = None
+        conn.execute("PRAGMA recursive_triggers = on")
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        return self.conn.executescript(sql)
+
+    @property
+    def utils(self) -> sqlite_utils.Database:
+        """The ``sqlite_utils.Database`` on this connection (made, and sqlite-utils imported, once)."""
+        if self._utils is None:
+            import sqlite_utils
+
+            self._utils = sqlite_utils.Database(self.conn)
+        return self._utils
+
+    def __getitem__(self, name: str):
+        return self.utils[name]
+
+    def __getattr__(self, name: str):
+        # Only for what this class does not define; never for its own state (a copy being
+        # made, say, before __init__ ran), which would otherwise loop back here.
+        if name.startswith("__") or name in ("conn", "_utils"):
+            raise AttributeError(name)
+        return getattr(self.utils, name)
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """WAL journal (``sqlite_utils.Database.enable_wal``): readers never wait for the
+    crawl's writes.  The mode cannot change inside a transaction: set in autocommit mode."""
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    level = conn.isolation_level
+    try:
+        conn.isolation_level = None
+        conn.execute("PRAGMA journal_mode = wal")
+    finally:
+        conn.isolation_level = level
 
 
 def _open_read_only(path: Path) -> ReadOnlyDatabase:

@@ -55,7 +55,7 @@ def unfollow_trial(db, nct_id: str) -> bool:
 
 
 def _seed_pmids(db) -> list[tuple[str, str]]:
-    if not db["citations"].exists():
+    if "citations" not in db.table_names():
         return []
     return [
         (r[0], "seed")

@@ -1,10 +1,15 @@
 """What a crawl child loads before its first request (bench/README, bench_crawl.py): the
-Scrapy components no crawl uses stay out of Scrapy's lists, so they are never imported."""
+Scrapy components no crawl uses stay out of Scrapy's lists, so they are never imported;
+nor is sqlite-utils, whose API no crawl's SQL needs (``db.connection.WriterDatabase``)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+
+from conftest import PROJECT_ROOT
+from test_pubmed_crawl import WATCHLIST, child_env, expected_all, make_fake, stored
 
 from litwatch.crawler.settings import UNUSED, _unused_off
 
@@ -41,3 +46,26 @@ def test_a_crawl_child_never_imports_aiohttp_tldextract_or_telnet():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_pubmed_crawl_stores_everything_without_sqlite_utils(tmp_path):
+    """A backfill (topics, a followed trial, citing papers) into a database already set up,
+    in a crawl process where sqlite-utils cannot be imported: its store and bookkeeping
+    are SQL only, so nothing asks for it and nothing is lost."""
+    from litwatch.db import open_db
+
+    db_path = tmp_path / "litwatch.db"
+    open_db(db_path).close()
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    result_path = tmp_path / "result.json"
+    code = ("import sys; sys.modules['sqlite_utils'] = None\n"
+            "from litwatch.crawler import process\n"
+            f"process._exit_now(process.main(['--source', 'pubmed', '--config', {str(config)!r}, '--result', {str(result_path)!r}]))\n")
+    with make_fake() as fake:
+        proc = subprocess.run([sys.executable, "-c", code], env=child_env(fake, db_path), capture_output=True, text=True,
+                              timeout=180, cwd=PROJECT_ROOT)
+        result = json.loads(result_path.read_text())
+        assert proc.returncode == 0 and result["errors"] == [], (result["errors"], proc.stderr[-2000:])
+        assert sorted(stored(db_path)) == sorted(expected_all(fake))
+        assert result["counts"]["topics_done"] == 2
