@@ -292,9 +292,10 @@ class ParsePool:
 class _Ring:
     """Room for answers in the shared file: each answer is written at the first gap that
     holds it and its place is free again once every block of it is parsed.  ``CAPACITY``
-    holds four answers of 1,000 records (~23 MB each): a backfill has up to five between
-    download and parsed, and the fifth, finding no room, goes through the pipe (1 answer
-    of 11 in a 10,000-record backfill; with room for two, 4 of 11).  The file's pages stay
+    holds four answers of 1,000 records (~23 MB each): a 10,000-record backfill has up to
+    five between download and parsed, and an answer that finds no room goes through the
+    pipe (with room for two, 4 answers of 11 did; with four, none in three probed runs,
+    the fifth being the backfill's small remainder).  The file's pages stay
     allocated (up to ``CAPACITY`` of shared memory while the crawl runs) and are written
     over, never faulted in again."""
 

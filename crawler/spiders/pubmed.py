@@ -328,10 +328,14 @@ class PubmedSpider(LitwatchSpider):
         return self._request(run, call, self.parse_window, what, priority=WINDOW_PRIORITY, lw_window=window, lw_parent=parent,
                              lw_ids=list(ids), lw_count=count, handle_httpstatus_list=[400])
 
+    def _put_in_flight(self, run: Run, pmids: list[str]) -> None:
+        """``pmids`` are being fetched, by this run (never sent as its topic links too)."""
+        self.in_flight.update(pmids)
+        run.fetching.update(pmids)
+
     def _fetches(self, run: Run, pmids: list[str], purpose: str):
         fresh = [p for p in pmids if p not in self.in_flight]
-        self.in_flight.update(fresh)
-        run.fetching.update(fresh)
+        self._put_in_flight(run, fresh)
         for i in range(0, len(fresh), self.batch):
             yield self._id_fetch(run, fresh[i : i + self.batch], purpose)
 
@@ -343,9 +347,7 @@ class PubmedSpider(LitwatchSpider):
     def _history_fetches(self, run: Run, span: Span):
         """The first ``HISTORY_AHEAD`` slices of a span; each answer asks for the next one
         (``_slice_ahead``).  Its records are put in flight, for this run."""
-        new = span.ids[span.lo : span.hi]
-        self.in_flight.update(new)
-        run.fetching.update(new)
+        self._put_in_flight(run, span.ids[span.lo : span.hi])
         for start in range(span.lo, min(span.hi, span.lo + HISTORY_AHEAD * self.history_batch), self.history_batch):
             yield self._history_fetch(run, span, start)
 
