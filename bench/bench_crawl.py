@@ -75,7 +75,9 @@ def make_records(n: int) -> list[tuple[str, bytes, dt.date]]:
     return out
 
 
-def one_run(records, tmp: Path) -> dict:
+def one_run(records, tmp: Path, wrap: tuple[str, ...] = ()) -> dict:
+    """One crawl of ``records`` through a fresh fake into a fresh database (``wrap``: a
+    command the crawl child runs under, e.g. ``perf record ... --``: profile_crawl.py)."""
     import gc
 
     fake = FakeEutils(load_fixtures=False)
@@ -93,7 +95,7 @@ def one_run(records, tmp: Path) -> dict:
         t0 = time.perf_counter()
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         child = subprocess.Popen(
-            [sys.executable, "-m", "litwatch.crawler.process", "--source", "pubmed", "--config", str(config),
+            [*wrap, sys.executable, "-m", "litwatch.crawler.process", "--source", "pubmed", "--config", str(config),
              "--result", str(tmp / "result.json")],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )
