@@ -15,6 +15,7 @@ from scrapy.exceptions import DropItem
 from litwatch.crawler import ctgov
 from litwatch.crawler.pipelines_base import DbPipeline
 from litwatch.crawler.spiders.ctgov import SOURCE
+from litwatch.vocab.times import today_utc
 
 KNOWN_STATUSES = {
     "NOT_YET_RECRUITING", "RECRUITING", "ENROLLING_BY_INVITATION", "ACTIVE_NOT_RECRUITING",
@@ -96,7 +97,7 @@ class StoreTrialPipeline(_DbPipeline):
 
         if self.db is not None:
             stored = list(iter_trials(self.db))
-            day = getattr(self.spider, "crawl_date", None) or dt.datetime.now(dt.timezone.utc).date()
+            day = getattr(self.spider, "crawl_date", None) or today_utc()
             new = record_trial_flags(self.db, trial_flags(stored, day), checked=[t.nct_id for t in stored])
             if new:
                 self.spider.counts["trial_flags_new"] += new

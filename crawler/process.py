@@ -96,9 +96,11 @@ def crawl_source(source: str, config_path: str | None, since: dt.date | None, to
 
     from litwatch.config import load_settings, load_watchlist
     from litwatch.crawler.settings import base_settings
+    from litwatch.vocab.times import today_utc
 
     settings = load_settings()
     watchlist = load_watchlist(config_path)
+    today_utc()  # a bad LITWATCH_TODAY (a test knob) is one line here, not a spider that never starts
     process = CrawlerProcess(settings=base_settings(settings, log_level=log_level))
     _read_in_bigger_pieces()
     _load_download_handler()

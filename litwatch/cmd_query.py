@@ -17,6 +17,7 @@ import click
 from litwatch.cli_common import SuggestingChoice, check_choice, nothing_matches, one_line_ident, pass_ctx, suggestion
 from litwatch.exports import REFERENCE_FORMATS
 from litwatch.vocab.errors import LitwatchError
+from litwatch.vocab.times import today_utc
 
 
 def _date(ctx, param, value):
@@ -103,7 +104,7 @@ def find_record(db, ident: str) -> dict | None:
 
         trial = trials.get_trial(db, found[1])
         if trial is not None:
-            return trial_view(trial, dt.datetime.now(dt.timezone.utc).date())
+            return trial_view(trial, today_utc())
         return feeds.get_feed_item(db, found[1])
     return publications.get_publication(db, ident) or feeds.get_feed_item(db, ident)
 
@@ -159,7 +160,7 @@ def trials(ctx, status, topic, followed, overdue, unpublished, today, as_json):
 
     _check_topic(ctx, topic)
     status = check_choice(status, OVERALL_STATUSES, "trial status")
-    day = dt.date.fromisoformat(today) if today else dt.datetime.now(dt.timezone.utc).date()
+    day = dt.date.fromisoformat(today) if today else today_utc()
     found = iter_trials(ctx.db, status=status.upper() if status else None, topic=topic, followed_only=followed)
     rows = [trial_view(t, day) for t in found]
     if overdue:

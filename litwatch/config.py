@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from litwatch.vocab.errors import ConfigError
 from litwatch.vocab.text import register_setting_secrets
+from litwatch.vocab.times import today_utc
 
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_CTGOV_URL = "https://clinicaltrials.gov/api/v2/"
@@ -163,7 +164,7 @@ def _date(path: str, key: str, value: Any, today: dt.date | None = None) -> dt.d
             pass
     if date is None:
         raise _fail(path, key, f"bad date {value!r} (use YYYY-MM-DD)")
-    today = today or dt.datetime.now(dt.timezone.utc).date()
+    today = today or today_utc()
     if date > today:
         raise _fail(path, key, f"{date.isoformat()} is in the future: nothing would be fetched (use a past date)")
     if date < EARLIEST_DATE:

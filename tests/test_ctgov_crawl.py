@@ -21,6 +21,8 @@ from litwatch.db.crawl_state import get_watermark
 from litwatch.fakes.ctgov import FakeCtgov, ketamine_bpd_study
 
 FOLLOWED = "NCT03395314"
+# The crawls' today (the children are given it: ``env``).
+TODAY = dt.datetime.now(dt.timezone.utc).date()
 WATCHLIST = f"""
 follow_trials = ["{FOLLOWED}"]
 [[topic]]
@@ -58,6 +60,9 @@ def env(monkeypatch, tmp_path, db_path):
     monkeypatch.setenv("LITWATCH_CTGOV_DELAY", "0.02")
     monkeypatch.setenv("LITWATCH_BACKOFF_BASE", "0.05")
     monkeypatch.setenv("LITWATCH_RETRY_TIMES", "3")
+    # The crawl's today, pinned: a test and its crawl child on either side of midnight UTC
+    # would disagree about the watermark (litwatch.vocab.times).
+    monkeypatch.setenv("LITWATCH_TODAY", TODAY.isoformat())
     open_db(db_path)
     yield fake, str(config)
     fake.stop()
@@ -83,7 +88,7 @@ def test_pages_follow_changes_and_faults(env, db_path, capsys, monkeypatch):
     fake.add_fault("truncated", "pageToken")  # a later page cut short once
     fake.add_fault("malformed", f"/studies/{FOLLOWED}")  # followed trial: bad JSON, then 500
     fake.add_fault("500", f"/studies/{FOLLOWED}")
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = TODAY
 
     first = crawl(config)
     assert first.status == "ok", first

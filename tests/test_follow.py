@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from test_pubmed_crawl import DEP_PMIDS, DEP_TERM, child_env, crawl_child, litwatch, make_fake, query
+from test_pubmed_crawl import DEP_PMIDS, DEP_TERM, TODAY, child_env, crawl_child, litwatch, make_fake, query
 
 from litwatch.crawler.pubmed_parse import parse_pubmed
 from litwatch.db import follows, open_db
@@ -22,7 +22,6 @@ name = "dep"
 pubmed = '{DEP_TERM}'
 ctgov = "ketamine"
 """
-TODAY = dt.datetime.now(dt.timezone.utc).date()
 CITED = "38011560"
 
 

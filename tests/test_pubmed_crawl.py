@@ -55,6 +55,9 @@ def child_env(fake: FakeEutils, db_path: Path, *, api_key: str | None = API_KEY,
         LITWATCH_CTGOV_URL="http://127.0.0.1:9/api/v2/",
         LITWATCH_DB=str(db_path),
         LITWATCH_BACKOFF_BASE="0.05",
+        # The crawl's today is this module's TODAY: a test started before midnight UTC and
+        # a crawl child started after it must not disagree (litwatch.vocab.times).
+        LITWATCH_TODAY=TODAY.isoformat(),
         NCBI_EMAIL="watcher@example.org",
         NO_PROXY="127.0.0.1,localhost",
     )
@@ -350,6 +353,27 @@ def test_a_late_arrival_is_stored_by_the_next_incremental_crawl(tmp_path):
         assert query(db_path, "SELECT topic FROM publication_topics WHERE pmid = ?", [late]) == [("dep",)]
         # an entry-date window alone would not have found it
         assert late not in fake.evaluate(eutils_window(DEP_TERM, TODAY - dt.timedelta(days=7), TODAY, ("edat",)))
+
+
+def test_a_crawl_takes_its_today_from_litwatch_today_and_refuses_a_bad_one(tmp_path):
+    """``LITWATCH_TODAY`` (``litwatch.vocab.times.today_utc``): every date a crawl works out
+    from today (its search windows' end, the watermark it moves to) is the pinned one, so a
+    test that works out the same dates agrees with its crawl child at any hour; a bad value
+    is one line, and nothing is fetched."""
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST.split("[[topic]]\nname = \"all\"")[0])
+    db_path = tmp_path / "litwatch.db"
+    pinned = TODAY - dt.timedelta(days=3)
+    with make_fake() as fake:
+        result, proc = crawl_child(child_env(fake, db_path, LITWATCH_TODAY=pinned.isoformat()), config, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert watermark(db_path, "dep") == pinned.isoformat()
+        windows = [e.params["term"] for e in fake.calls("esearch") if "[crdt]" in e.params["term"]]
+        assert windows and all(f":{pinned:%Y/%m/%d}[crdt]" in t for t in windows)
+        before = len(fake.log)
+        result, proc = crawl_child(child_env(fake, tmp_path / "other.db", LITWATCH_TODAY="next tuesday"), config, tmp_path)
+        assert proc.returncode != 0 and len(fake.log) == before
+        assert result["errors"] == ["LITWATCH_TODAY: bad date 'next tuesday' (use YYYY-MM-DD)"]
 
 
 def eutils_window(term, lo, hi, fields):

@@ -22,6 +22,7 @@ from litwatch.crawler import ctgov
 from litwatch.crawler.base import LitwatchSpider
 from litwatch.crawler.middlewares import RetriesExhausted, retry_request
 from litwatch.vocab.ids import NCT_RE
+from litwatch.vocab.times import today_utc
 
 # ClinicalTrials.gov publishes no rate limit; third parties report ~50 requests a minute
 # per IP.  1.5 s between requests is 40 a minute: under it with a margin.
@@ -81,7 +82,7 @@ class CtgovSpider(LitwatchSpider):
         return topic.backfill_from or self.watchlist.backfill_from
 
     async def start(self):
-        self.crawl_date = dt.datetime.now(dt.timezone.utc).date()
+        self.crawl_date = today_utc()
         marks, followed, quarantined = self._state()
         base = self.lw_settings.ctgov_url
         for topic in self.topics:

@@ -70,6 +70,7 @@ from litwatch.crawler.middlewares import RetriesExhausted, retry_request
 from litwatch.crawler.parse_worker import ParsePool, WorkerDied
 from litwatch.crawler.pubmed_parse import check_container
 from litwatch.db.publications import ROW_PMID, RowBatch
+from litwatch.vocab.times import today_utc
 
 SOURCE = "pubmed"
 SLOT = "eutils"
@@ -248,7 +249,7 @@ class PubmedSpider(LitwatchSpider):
         # answer too big to parse here; until then small answers are parsed in this
         # process (``ParsePool.blocks``).
         self.parse_pool = ParsePool()
-        self.today = dt.datetime.now(dt.timezone.utc).date()
+        self.today = today_utc()
         self.cap = search_cap()
         self.page = min(esearch_page(), self.cap)
         self.batch = efetch_batch()

@@ -34,6 +34,7 @@ from lxml import etree
 from litwatch.fakes.ctgov import FakeCtgov, derived_study, ketamine_bpd_study
 from litwatch.fakes.eutils import FakeEutils
 from litwatch.fakes.idconv import FakeIdconv
+from litwatch.vocab.times import today_utc
 
 SOURCE_PMID = "38011560"  # the recording the cited papers are derived from
 PII_PMID = "35780001"  # made-up PMIDs of the papers the seed documents cite
@@ -155,7 +156,7 @@ def add_citing_paper(fake: FakeEutils, pmid: str = CITING_PMID, cites: str = PII
               abstract="We replicate the finding that borderline personality features do not reduce the antidepressant "
                        "response to ketamine in major depressive disorder.",
               mesh=["Ketamine", "Borderline Personality Disorder", "Depressive Disorder, Major"],
-              publication_types=["Journal Article"], entrez=entrez or dt.datetime.now(dt.timezone.utc).date(),
+              publication_types=["Journal Article"], entrez=entrez or today_utc(),
               references=[cites])
     return pmid
 
