@@ -234,6 +234,11 @@ class FakeEutils(LoopbackServer):
         self._history: dict[str, dict[int, list[str]]] = {}
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
+        # Held while the service's state changes at once (every history expiring, with what
+        # ``expire_history_after`` runs then) and while a search or a history fetch reads it:
+        # no answer sees half of such a change, as none of NCBI's would.  (An expired slice
+        # answered while the topic was still growing let the crawl search again too early.)
+        self._world = threading.RLock()
         if load_fixtures:
             for path in sorted((FIXTURES / "efetch").glob("*.xml")) + [FIXTURES / "pubmed1.xml", FIXTURES / "pubmed2.xml"]:
                 self.add_file(path.read_bytes())
@@ -647,7 +652,8 @@ class _Handler(QuietHandler):
         retstart = int(params.get("retstart") or 0)
         retmax = min(int(params.get("retmax") or 20), 10_000)
         try:
-            count, ordered = fake.search(params)
+            with fake._world:
+                count, ordered = fake.search(params)
             unreadable = None
         except QueryError as exc:
             count, ordered, unreadable = 0, [], str(exc)
@@ -693,16 +699,17 @@ class _Handler(QuietHandler):
         if params.get("id"):
             wanted = [i.strip() for i in params["id"].split(",") if i.strip()]
         elif params.get("WebEnv"):
-            with fake._lock:
-                expire = fake._history_budget is not None and fake._history_budget <= 0
-                if expire:
-                    fake._history.clear()
-                    fake._history_budget, then, fake._on_expire = None, fake._on_expire, None
-                elif fake._history_budget is not None:
-                    fake._history_budget -= 1
-            if expire and then is not None:
-                then()
-            ordered = fake._history.get(params["WebEnv"], {}).get(int(params.get("query_key") or 1))
+            with fake._world:
+                with fake._lock:
+                    expire = fake._history_budget is not None and fake._history_budget <= 0
+                    if expire:
+                        fake._history.clear()
+                        fake._history_budget, then, fake._on_expire = None, fake._on_expire, None
+                    elif fake._history_budget is not None:
+                        fake._history_budget -= 1
+                if expire and then is not None:
+                    then()
+                ordered = fake._history.get(params["WebEnv"], {}).get(int(params.get("query_key") or 1))
             if ordered is None:
                 return 200, b'<?xml version="1.0" encoding="UTF-8" ?>\n<eFetchResult>\n\t<ERROR>Unable to obtain query #1</ERROR>\n</eFetchResult>\n'
             start = int(params.get("retstart") or 0)
