@@ -103,7 +103,7 @@ _savepoints = itertools.count(1)
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database | sqlite3.Connection) -> Iterator[None]:
+def transaction(db: WriterDatabase | sqlite3.Connection) -> Iterator[None]:
     """All statements inside commit together or not at all.
 
     Outermost: ``BEGIN IMMEDIATE`` (the write lock is taken up front, so two writers wait

@@ -22,21 +22,21 @@ from litwatch.db.sql import insert_row, update_row, upsert_row
 from litwatch.vocab.text import redact
 from litwatch.vocab.times import utcnow
 
-if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
-    import sqlite_utils
+if TYPE_CHECKING:
+    from litwatch.db.connection import ReadOnlyDatabase, WriterDatabase
 
 
-def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
+def _one(db: ReadOnlyDatabase, sql: str, params: list) -> dict | None:
     cur = db.execute(sql, params)
     row = cur.fetchone()
     return dict(zip([d[0] for d in cur.description], row)) if row else None
 
 
-def get_state(db: sqlite_utils.Database, source: str, topic: str = "") -> dict | None:
+def get_state(db: ReadOnlyDatabase, source: str, topic: str = "") -> dict | None:
     return _one(db, "SELECT * FROM crawl_state WHERE source = ? AND topic = ?", [source, topic])
 
 
-def get_watermark(db: sqlite_utils.Database, source: str, topic: str = "") -> dt.date | None:
+def get_watermark(db: ReadOnlyDatabase, source: str, topic: str = "") -> dt.date | None:
     state = get_state(db, source, topic)
     if not state or not state.get("watermark"):
         return None
@@ -44,7 +44,7 @@ def get_watermark(db: sqlite_utils.Database, source: str, topic: str = "") -> dt
 
 
 def set_watermark(
-    db: sqlite_utils.Database,
+    db: WriterDatabase,
     source: str,
     topic: str,
     watermark: dt.date,
@@ -71,7 +71,7 @@ def set_watermark(
         upsert_row(db, "crawl_state", row, ("source", "topic"))
 
 
-def record_failure(db: sqlite_utils.Database, source: str, topic: str, error: str) -> None:
+def record_failure(db: WriterDatabase, source: str, topic: str, error: str) -> None:
     """A failed crawl of (source, topic): the watermark stays where it was."""
     with transaction(db):
         upsert_row(db, "crawl_state",
@@ -79,7 +79,7 @@ def record_failure(db: sqlite_utils.Database, source: str, topic: str, error: st
                    ("source", "topic"))
 
 
-def start_run(db: sqlite_utils.Database, source: str, *, now: str | None = None) -> int:
+def start_run(db: WriterDatabase, source: str, *, now: str | None = None) -> int:
     """A ``running`` row owned by this process (host, pid), closed by ``finish_run``.
     ``now``: the start time to record (default: the clock; the demo world passes one)."""
     with transaction(db):
@@ -88,7 +88,7 @@ def start_run(db: sqlite_utils.Database, source: str, *, now: str | None = None)
     return run_id
 
 
-def close_interrupted_runs(db: sqlite_utils.Database, alive: Callable[[int], bool]) -> list[dict]:
+def close_interrupted_runs(db: WriterDatabase, alive: Callable[[int], bool]) -> list[dict]:
     """Close as ``interrupted`` the ``running`` rows of this host whose process is gone
     (``alive(pid)`` false; rows from before pids were recorded count as gone).  Returns
     the rows closed (id, source, started_at, pid), for the caller to report."""
@@ -115,7 +115,7 @@ def close_interrupted_runs(db: sqlite_utils.Database, alive: Callable[[int], boo
     return closed
 
 
-def integrity_problems(db: sqlite_utils.Database, limit: int = 3) -> list[str]:
+def integrity_problems(db: ReadOnlyDatabase, limit: int = 3) -> list[str]:
     """SQLite's ``quick_check``: [] for a sound file, else its first problems (a file
     damaged mid-way may still answer the few pages a crawl reads, and fail later)."""
     try:
@@ -129,7 +129,7 @@ def integrity_problems(db: sqlite_utils.Database, limit: int = 3) -> list[str]:
 
 
 def finish_run(
-    db: sqlite_utils.Database,
+    db: WriterDatabase,
     run_id: int,
     status: str,
     counts: dict,
@@ -151,7 +151,7 @@ def finish_run(
         )
 
 
-def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, raw: bytes | str | None) -> None:
+def quarantine(db: WriterDatabase, source: str, key: str, reason: str, raw: bytes | str | None) -> None:
     """Keep a record that could not be parsed or stored, with its raw bytes, for a later try."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8")
@@ -173,17 +173,17 @@ def quarantine(db: sqlite_utils.Database, source: str, key: str, reason: str, ra
         )
 
 
-def get_quarantined(db: sqlite_utils.Database, source: str, key: str) -> dict | None:
+def get_quarantined(db: ReadOnlyDatabase, source: str, key: str) -> dict | None:
     return _one(db, "SELECT * FROM quarantine WHERE source = ? AND key = ?", [source, key])
 
 
-def release(db: sqlite_utils.Database, source: str, key: str) -> None:
+def release(db: WriterDatabase, source: str, key: str) -> None:
     """A quarantined record was stored after all: forget it."""
     with transaction(db):
         db.execute("DELETE FROM quarantine WHERE source = ? AND key = ?", [source, key])
 
 
-def quarantined_keys(db: sqlite_utils.Database, source: str, max_attempts: int | None = None) -> list[str]:
+def quarantined_keys(db: ReadOnlyDatabase, source: str, max_attempts: int | None = None) -> list[str]:
     """Keys of the records of ``source`` in quarantine (fewer than ``max_attempts`` tries)."""
     sql, params = "SELECT key FROM quarantine WHERE source = ?", [source]
     if max_attempts is not None:

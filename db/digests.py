@@ -24,11 +24,13 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from litwatch.db.connection import transaction
 from litwatch.vocab.times import format_timestamp
+
+if TYPE_CHECKING:
+    from litwatch.db.connection import ReadOnlyDatabase, WriterDatabase
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +50,14 @@ iso = format_timestamp  # CONTRACT's instant format, the one every ``*_at`` colu
 write_transaction = transaction
 
 
-def last_delivered(db: sqlite_utils.Database) -> dict | None:
+def last_delivered(db: WriterDatabase) -> dict | None:
     """The most recent delivered digest (its ``created_at`` starts the next digest's window)."""
     rows = list(db["digests"].rows_where("status = 'delivered'", order_by="created_at DESC, id DESC", limit=1))
     return rows[0] if rows else None
 
 
 def record_digest(
-    db: sqlite_utils.Database,
+    db: WriterDatabase,
     *,
     created_at: str,
     week: str,
@@ -87,7 +89,7 @@ def record_digest(
     return digest_id
 
 
-def mark_delivered(db: sqlite_utils.Database, digest_id: int, *, sent_at: str, delivered_to: str, message_id: str) -> None:
+def mark_delivered(db: WriterDatabase, digest_id: int, *, sent_at: str, delivered_to: str, message_id: str) -> None:
     """The server accepted it (or the outbox files are flushed): its items are no longer pending.
 
     Guards the ledger's promise even after a stale claim was re-taken: an item already in
@@ -111,7 +113,7 @@ def mark_delivered(db: sqlite_utils.Database, digest_id: int, *, sent_at: str, d
         )
 
 
-def mark_failed(db: sqlite_utils.Database, digest_id: int, error: str, *, message_id: str | None = None) -> None:
+def mark_failed(db: WriterDatabase, digest_id: int, error: str, *, message_id: str | None = None) -> None:
     """Delivery failed: the digest stays in the ledger for the record, its items are pending."""
     with write_transaction(db):
         db.conn.execute(
@@ -120,7 +122,7 @@ def mark_failed(db: sqlite_utils.Database, digest_id: int, error: str, *, messag
         )
 
 
-def get_digest(db: sqlite_utils.Database, digest_id: int) -> dict | None:
+def get_digest(db: WriterDatabase, digest_id: int) -> dict | None:
     rows = list(db["digests"].rows_where("id = ?", [digest_id]))
     if not rows:
         return None
@@ -129,7 +131,7 @@ def get_digest(db: sqlite_utils.Database, digest_id: int) -> dict | None:
     return row
 
 
-def digest_items(db: sqlite_utils.Database, digest_id: int) -> list[tuple[str, str]]:
+def digest_items(db: ReadOnlyDatabase, digest_id: int) -> list[tuple[str, str]]:
     return [
         (r[0], r[1])
         for r in db.execute(
@@ -138,7 +140,7 @@ def digest_items(db: sqlite_utils.Database, digest_id: int) -> list[tuple[str, s
     ]
 
 
-def iter_item_keys(db: sqlite_utils.Database, digest_id: int, kind: str, *, page: int = 5000) -> Iterator[str]:
+def iter_item_keys(db: ReadOnlyDatabase, digest_id: int, kind: str, *, page: int = 5000) -> Iterator[str]:
     """The keys of one kind a digest carries, in the order it recorded them, streamed (a first
     digest may carry a million papers)."""
     cur = db.conn.execute("SELECT item_key FROM digest_items WHERE digest_id = ? AND kind = ? ORDER BY rowid",
@@ -148,13 +150,13 @@ def iter_item_keys(db: sqlite_utils.Database, digest_id: int, kind: str, *, page
             yield key
 
 
-def store_message(db: sqlite_utils.Database, digest_id: int, message_id: str, message: bytes) -> None:
+def store_message(db: WriterDatabase, digest_id: int, message_id: str, message: bytes) -> None:
     """Keep the exact message of a claim before it is sent: a resumed claim sends these bytes."""
     with write_transaction(db):
         db.conn.execute("UPDATE digests SET message_id = ?, message = ? WHERE id = ?", (message_id, message, digest_id))
 
 
-def open_claims(db: sqlite_utils.Database) -> list[dict]:
+def open_claims(db: ReadOnlyDatabase) -> list[dict]:
     """Digests still ``sending``, oldest first: id, created_at, subject, claim_*, message_id, message."""
     cur = db.conn.execute(
         "SELECT id, created_at, subject, recipients, claim_host, claim_pid, claim_start, message_id, message "
@@ -164,7 +166,7 @@ def open_claims(db: sqlite_utils.Database) -> list[dict]:
     return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
-def take_over(db: sqlite_utils.Database, digest_id: int, old: tuple, new: tuple[str, int, str]) -> bool:
+def take_over(db: WriterDatabase, digest_id: int, old: tuple, new: tuple[str, int, str]) -> bool:
     """Move a dead process's claim to this one; False if another process took it first.
     Call inside ``write_transaction``."""
     cur = db.conn.execute(
@@ -175,14 +177,14 @@ def take_over(db: sqlite_utils.Database, digest_id: int, old: tuple, new: tuple[
     return cur.rowcount == 1
 
 
-def claim_count(db: sqlite_utils.Database, digest_id: int) -> dict[str, int]:
+def claim_count(db: ReadOnlyDatabase, digest_id: int) -> dict[str, int]:
     """{kind: number of items} of one digest (what a failure line names)."""
     return dict(db.conn.execute(
         "SELECT kind, COUNT(*) FROM digest_items WHERE digest_id = ? GROUP BY kind", (digest_id,)
     ).fetchall())
 
 
-def abandon_claim(db: sqlite_utils.Database, digest_id: int, error: str) -> None:
+def abandon_claim(db: WriterDatabase, digest_id: int, error: str) -> None:
     """A dead claim that never got as far as a message: failed, its items pending again.
     Call inside ``write_transaction``."""
     db.conn.execute(

@@ -14,25 +14,25 @@ from typing import TYPE_CHECKING
 from litwatch.db.connection import transaction
 from litwatch.vocab.times import format_timestamp, parse_timestamp
 
-if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
-    import sqlite_utils
+if TYPE_CHECKING:
+    from litwatch.db.connection import ReadOnlyDatabase, WriterDatabase
 
 ABANDONED_DETAIL = "the scheduler stopped without finishing this run"
 
 
-def register_job(db: sqlite_utils.Database, job: str, now: dt.datetime) -> None:
+def register_job(db: WriterDatabase, job: str, now: dt.datetime) -> None:
     """Remember when ``job`` was first scheduled (a second call keeps the first time)."""
     with transaction(db):
         db.execute("INSERT OR IGNORE INTO job_state (job, registered_at) VALUES (?, ?)", [job, format_timestamp(now)])
 
 
-def handled_until(db: sqlite_utils.Database, job: str) -> dt.datetime | None:
+def handled_until(db: ReadOnlyDatabase, job: str) -> dt.datetime | None:
     """The last due time handled, else the registration time; None for an unknown job."""
     row = db.execute("SELECT coalesce(last_due_at, registered_at) FROM job_state WHERE job = ?", [job]).fetchone()
     return parse_timestamp(row[0]) if row else None
 
 
-def claim_due(db: sqlite_utils.Database, job: str, due_at: dt.datetime, reason: str, now: dt.datetime) -> int | None:
+def claim_due(db: WriterDatabase, job: str, due_at: dt.datetime, reason: str, now: dt.datetime) -> int | None:
     """Mark ``due_at`` handled and open its ``running`` row, atomically: the new run's id,
     or None when that due time (or a later one) was handled already."""
     due_text = format_timestamp(due_at)
@@ -53,7 +53,7 @@ def claim_due(db: sqlite_utils.Database, job: str, due_at: dt.datetime, reason: 
     return cur.lastrowid
 
 
-def finish_job_run(db: sqlite_utils.Database, run_id: int, status: str, *, exit_code: int | None, seconds: float,
+def finish_job_run(db: WriterDatabase, run_id: int, status: str, *, exit_code: int | None, seconds: float,
                    detail: str, now: dt.datetime) -> None:
     with transaction(db):
         db.execute(
@@ -62,7 +62,7 @@ def finish_job_run(db: sqlite_utils.Database, run_id: int, status: str, *, exit_
         )
 
 
-def abandon_running(db: sqlite_utils.Database, now: dt.datetime) -> list[tuple[str, str]]:
+def abandon_running(db: WriterDatabase, now: dt.datetime) -> list[tuple[str, str]]:
     """Close every run still ``running`` as ``abandoned``; returns their (job, due_at text)."""
     with transaction(db):
         rows = db.execute("SELECT id, job, due_at FROM job_runs WHERE status = 'running'").fetchall()
@@ -73,7 +73,7 @@ def abandon_running(db: sqlite_utils.Database, now: dt.datetime) -> list[tuple[s
     return [(r[1], r[2]) for r in rows]
 
 
-def job_runs(db: sqlite_utils.Database, job: str | None = None) -> list[dict]:
+def job_runs(db: ReadOnlyDatabase, job: str | None = None) -> list[dict]:
     """Runs (of ``job``, or all), oldest first, as column -> value."""
     sql = "SELECT * FROM job_runs" + (" WHERE job = ?" if job else "") + " ORDER BY id"
     cur = db.execute(sql, [job] if job else [])

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
-    import sqlite_utils
+if TYPE_CHECKING:
+    from litwatch.db.connection import WriterDatabase
 
 
 
@@ -18,7 +18,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def upsert_row(db: sqlite_utils.Database, table: str, row: dict, pk: Sequence[str]) -> None:
+def upsert_row(db: WriterDatabase, table: str, row: dict, pk: Sequence[str]) -> None:
     """Insert ``row``, or update the given columns (only those) of the row with its key."""
     columns = list(row)
     updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in columns if c not in pk)
@@ -30,7 +30,7 @@ def upsert_row(db: sqlite_utils.Database, table: str, row: dict, pk: Sequence[st
     )
 
 
-def insert_row(db: sqlite_utils.Database, table: str, row: dict) -> int:
+def insert_row(db: WriterDatabase, table: str, row: dict) -> int:
     """Insert ``row``; returns its rowid."""
     columns = list(row)
     cur = db.execute(
@@ -40,7 +40,7 @@ def insert_row(db: sqlite_utils.Database, table: str, row: dict) -> int:
     return cur.lastrowid
 
 
-def update_row(db: sqlite_utils.Database, table: str, where: dict, values: dict) -> int:
+def update_row(db: WriterDatabase, table: str, where: dict, values: dict) -> int:
     """Set ``values`` on the rows matching every ``where`` column; returns how many changed."""
     sets = ", ".join(f"{_q(c)} = ?" for c in values)
     cond = " AND ".join(f"{_q(c)} = ?" for c in where)

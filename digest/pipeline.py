@@ -26,10 +26,8 @@ import functools
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from zoneinfo import ZoneInfo
-
-import sqlite_utils
 
 from litwatch.config import Settings, Watchlist
 from litwatch.db import digests as ledger
@@ -49,6 +47,9 @@ from litwatch.digest.render import DigestView, fit
 from litwatch.digest.select import select_digest, warning_key
 from litwatch.vocab.errors import ConfigError
 from litwatch.vocab.times import parse_timestamp
+
+if TYPE_CHECKING:
+    from litwatch.db.connection import WriterDatabase
 
 
 def _wall_clock() -> dt.datetime:
@@ -117,7 +118,7 @@ def sender_and_recipients(settings: Settings, watchlist: Watchlist) -> tuple[str
 
 
 def run_digest(
-    db: sqlite_utils.Database,
+    db: WriterDatabase,
     settings: Settings,
     watchlist: Watchlist,
     *,

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Iterator
 
 from litwatch.db import jobs, open_db
 
-if TYPE_CHECKING:  # the store is typed against sqlite-utils, imported only where it opens one
-    import sqlite_utils
+if TYPE_CHECKING:
+    from litwatch.db.connection import WriterDatabase
 
 # Cron fires on whole seconds; "strictly after t" is "at or after t + 1 s".
 ONE_SECOND = dt.timedelta(seconds=1)
@@ -81,7 +81,7 @@ class JobLedger:
         self.db_path = str(db_path)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite_utils.Database]:
+    def _db(self) -> Iterator[WriterDatabase]:
         db = open_db(self.db_path, migrate=False)
         try:
             yield db
