@@ -395,8 +395,11 @@ def test_every_form_of_the_cap_error_splits_the_window_and_is_never_retried(tmp_
         assert proc.returncode == 0, proc.stderr
         assert result["errors"] == [] and result["counts"]["windows_split"] > 0
         assert set(stored(db_path)) == fake.term_results[ALL_TERM]
-        searches = [(e.params["term"], e.params.get("retstart")) for e in fake.calls("esearch")]
-        assert len(searches) == len(set(searches))  # no search was sent twice (no retry of the cap error)
+        # No search was sent twice: the cap error is never retried.  (A search the fake refused
+        # for the rate, which it counts when its thread handles a request, is retried as it
+        # must be: on a loaded machine two requests sent 0.115 s apart can be handled closer.)
+        searches = [(e.params["term"], e.params.get("retstart")) for e in fake.calls("esearch") if e.status != 429]
+        assert len(searches) == len(set(searches))
         assert watermark(db_path) == TODAY.isoformat()
 
 

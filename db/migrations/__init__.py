@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from litwatch.db.migrations import browse, core, digest, feeds, follows, publications, seeds, trials
 
-if TYPE_CHECKING:
-    from litwatch.db.connection import WriterDatabase
+if TYPE_CHECKING:  # written against sqlite-utils' table API (``WriterDatabase`` hands it on)
+    import sqlite_utils
 
 # browse last: it declares the links between the other areas' tables.
 AREAS = (core, publications, trials, seeds, digest, feeds, follows, browse)
@@ -27,7 +27,7 @@ def all_migrations():
             yield f"{prefix}:{name}", fn
 
 
-def apply_migrations(db: WriterDatabase) -> list[str]:
+def apply_migrations(db: sqlite_utils.Database) -> list[str]:
     """Apply what has not been applied yet; returns the names applied now."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
