@@ -55,8 +55,27 @@ GC_THRESHOLDS = (20_000, 50, 50)
 
 def collect_seldom() -> None:
     """Move every object alive now out of all later collections (``gc.freeze``: start-up's
-    modules and, in a forked process, what it inherited) and make the passes rarer."""
+    modules and, in a forked process, what it inherited) and make the passes rarer; the
+    collector runs again from here if start-up had it off (``no_collection_at_start_up``)."""
     import gc
 
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.enable()
+
+
+def no_collection_at_start_up() -> None:
+    """No cyclic collection until ``collect_seldom``, which a crawl process calls just before
+    its crawl runs.
+
+    Why: start-up imports Scrapy, Twisted and litwatch, ~65,000 objects that stay alive.
+    Python ran ~150 passes over them meanwhile, 50-60 ms on the one core start-up runs on,
+    and found ~1,700 unreachable objects (~0.3 MB, left in cycles by imports); with the
+    collector off until then, the first request leaves ~80 ms sooner (alternating crawls:
+    300 records, 12 pairs, medians 0.46 s against 0.54 s; 1,000 records, 16 pairs, 0.49 s
+    against 0.57 s, the whole crawl 0.97 s against 1.03 s).  ``collect_seldom`` freezes what
+    start-up made as before, now with that little garbage among it: kept until the process
+    ends, as start-up made it only once."""
+    import gc
+
+    gc.disable()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import importlib
 import json
 import os
@@ -128,13 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     # the test extra, brings it): ~0.1 s of every crawl's start-up.  Marked absent here, so
     # sqlite-utils takes its path without it.
     sys.modules.setdefault("numpy", None)
+    from litwatch.crawler.heap import keep_freed_memory, no_collection_at_start_up
+
+    no_collection_at_start_up()  # until collect_seldom(), just before the crawl runs
     from litwatch.crawler.lifeline import die_with_parent
     from litwatch.vocab.text import redact, redact_std_streams
 
     die_with_parent()
     redact_std_streams()
-    from litwatch.crawler.heap import keep_freed_memory
-
     keep_freed_memory()  # before the parsing processes fork: they inherit it
     parser = argparse.ArgumentParser(prog="python -m crawler.process")
     parser.add_argument("--source", required=True, choices=sorted(SPIDERS))
@@ -168,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if close_forked is not None:  # workers no spider took (it did not start)
             close_forked()
+        gc.enable()  # (a start-up that failed before collect_seldom turned it back on)
     result["source"] = args.source
     for key in ("warnings", "errors"):
         result[key] = [redact(line) for line in result.get(key) or []]

@@ -69,3 +69,44 @@ def test_a_pubmed_crawl_stores_everything_without_sqlite_utils(tmp_path):
         assert proc.returncode == 0 and result["errors"] == [], (result["errors"], proc.stderr[-2000:])
         assert sorted(stored(db_path)) == sorted(expected_all(fake))
         assert result["counts"]["topics_done"] == 2
+
+
+def test_a_crawl_child_runs_no_garbage_collection_until_its_crawl_starts(tmp_path):
+    """``crawler.heap.no_collection_at_start_up``: no cyclic collection while the child
+    imports Scrapy and sets up (~150 passes, 50-60 ms before the first request, found
+    nothing worth it); from ``collect_seldom`` on it runs again, seldom, and the crawl
+    stores everything."""
+    from litwatch.db import open_db
+
+    db_path = tmp_path / "litwatch.db"
+    open_db(db_path).close()
+    config = tmp_path / "watchlist.toml"
+    config.write_text(WATCHLIST)
+    result_path = tmp_path / "result.json"
+    code = ("import gc, json, sys\n"
+            "passes = []\n"
+            "gc.callbacks.append(lambda phase, info: passes.append(info['generation']) if phase == 'stop' else None)\n"
+            "from litwatch.crawler import heap, process\n"
+            "seen = {}\n"
+            "real = heap.collect_seldom\n"
+            "def collect_seldom():\n"
+            "    seen.update(before=len(passes), enabled_before=gc.isenabled())\n"
+            "    real()\n"
+            "    seen.update(enabled=gc.isenabled(), threshold=list(gc.get_threshold()), frozen=gc.get_freeze_count())\n"
+            "heap.collect_seldom = collect_seldom\n"
+            "start = len(passes)\n"
+            f"code = process.main(['--source', 'pubmed', '--config', {str(config)!r}, '--result', {str(result_path)!r}])\n"
+            "seen['before'] -= start\n"
+            "print(json.dumps(seen))\n"
+            "process._exit_now(code)\n")
+    with make_fake() as fake:
+        proc = subprocess.run([sys.executable, "-c", code], env=child_env(fake, db_path), capture_output=True, text=True,
+                              timeout=180, cwd=PROJECT_ROOT)
+        result = json.loads(result_path.read_text())
+        assert proc.returncode == 0 and result["errors"] == [], (result["errors"], proc.stderr[-2000:])
+        assert sorted(stored(db_path)) == sorted(expected_all(fake))
+    from litwatch.crawler.heap import GC_THRESHOLDS
+
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["before"] == 0 and seen["enabled_before"] is False
+    assert seen["enabled"] is True and seen["threshold"] == list(GC_THRESHOLDS) and seen["frozen"] > 10_000
