@@ -120,10 +120,11 @@ def quiesce() -> None:
     """Write dirty pages out before a timed phase (``os.sync``), outside its timing.
 
     Why: a benchmark writes hundreds of MB (its input file, the database and WAL of each
-    run), and the kernel writes them back seconds later, while whatever runs next is being
-    timed.  In ``bench_crawl.py``, where the bare parse's input was rewritten before every
-    run, the same bare parse took 3,900-6,300 records/s in consecutive runs; with the
-    input written once and a sync before each phase, 6,200-6,700 (one run 4,800)."""
+    run), and the kernel writes them back up to ~30 s later, while whatever runs next is
+    being timed, on the same two cores.  One source of noise less; not the only one: on
+    these shared machines the same bare parse still ran at 3,900-6,300 records/s in
+    consecutive runs of ``bench_crawl.py`` (its CPU time varying as much), which is why
+    ratios are taken within a run and runs are repeated."""
     os.sync()
 
 

@@ -14,10 +14,11 @@ same run:
 - ``crawl``: records stored / wall time of the crawl child;
 - ``bare``:  ``lxml.etree.iterparse`` of the same records as one file (the floor), run
   just before and just after each crawl, each in a fresh process; the file is written
-  once, and every timed phase starts with the dirty pages written out (``_data.quiesce``):
-  the same bare parse ran at 3,900-6,300 records/s in consecutive runs while the kernel
-  wrote back the file rewritten before each run or the last crawl's database.  A crawl is
-  also compared with the mean of the two parses around it (printed per run);
+  once, and every timed phase starts with the dirty pages written out (``_data.quiesce``:
+  the file had been rewritten before each run, and the kernel wrote it back while it was
+  parsed).  The same bare parse still runs at 3,900-6,300 records/s in consecutive runs
+  on these shared two-core machines (its CPU time varies as much), so each crawl is also
+  compared with the mean of the two parses around it (printed per run);
 - requests: every request the fake saw, against the lower bound = 1 count search +
   the fewest windows under the cap (ceil(n / 9,999)) + ceil(n / efetch batch), the batch
   being the history slice (``eutils.HISTORY_BATCH``, 1,000) and, as issue 14 counted it,
